@@ -1,0 +1,184 @@
+package core
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Mode is how a session is used.
+type Mode string
+
+// Execution modes.
+const (
+	// ModeNotebook: code runs in a Jupyter kernel and every cell lands in a notebook.
+	ModeNotebook Mode = "notebook"
+	// ModeCLI: `sena exec` runs shell commands in the sandbox.
+	ModeCLI Mode = "cli"
+)
+
+// SandboxConfig is everything needed to bring a sandbox up. It is what
+// `sena up -f sena.yaml` reads (YAML, keys as in the tags below) and what the
+// flags of `sena up` fill in.
+type SandboxConfig struct {
+	// Provider runs the sandbox ("local", "docker", "modal" or a plugin name).
+	Provider string `yaml:"provider,omitempty" json:"provider,omitempty"`
+	// Mode is notebook (default) or cli.
+	Mode Mode `yaml:"mode,omitempty" json:"mode,omitempty"`
+	// GPU is "", "T4", "A100", "H100:4", ...
+	GPU string `yaml:"gpu,omitempty" json:"gpu,omitempty"`
+	// Models are downloaded once, cached, and exposed as MODEL_<NAME>_PATH.
+	Models []ModelConfig `yaml:"models,omitempty" json:"models,omitempty"`
+	// PythonPackages are pip requirement strings.
+	PythonPackages []string `yaml:"python_packages,omitempty" json:"python_packages,omitempty"`
+	// SystemPackages are Debian packages (container providers).
+	SystemPackages []string `yaml:"system_packages,omitempty" json:"system_packages,omitempty"`
+	// Secrets are names of environment variables whose values are taken from
+	// the host environment (or a .env file) and set in the sandbox only.
+	Secrets []string `yaml:"secrets,omitempty" json:"secrets,omitempty"`
+	// Env is set in the sandbox as given.
+	Env map[string]string `yaml:"env,omitempty" json:"env,omitempty"`
+	// Timeout is the sandbox's whole lifetime (0: provider default).
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// IdleTimeout stops the sandbox after this long without kernel activity.
+	IdleTimeout Duration `yaml:"idle_timeout,omitempty" json:"idle_timeout,omitempty"`
+	// Python is the interpreter the local provider runs (must have jupyter_server and ipykernel).
+	Python string `yaml:"python,omitempty" json:"python,omitempty"`
+	// Image is the container image for container providers.
+	Image string `yaml:"image,omitempty" json:"image,omitempty"`
+	// CPUs and MemoryMiB limit the sandbox where the provider supports it.
+	CPUs      float64 `yaml:"cpus,omitempty" json:"cpus,omitempty"`
+	MemoryMiB int64   `yaml:"memory_mib,omitempty" json:"memory_mib,omitempty"`
+	// Workspace is what is copied into the sandbox and run at start.
+	Workspace Workspace `yaml:"workspace,omitempty" json:"workspace,omitempty"`
+}
+
+// ModelConfig names a Hugging Face model.
+type ModelConfig struct {
+	// Name is the repo id, as in google/gemma-2-9b-it.
+	Name string `yaml:"name" json:"name"`
+	// Revision is a branch, tag or commit (default "main").
+	Revision string `yaml:"revision,omitempty" json:"revision,omitempty"`
+}
+
+// Workspace is what the researcher brings into the sandbox.
+type Workspace struct {
+	// Libraries are .py files or package directories made importable in the kernel.
+	Libraries []string `yaml:"libraries,omitempty" json:"libraries,omitempty"`
+	// Skills are directories with a SKILL.md, copied in and listed to agents.
+	Skills []string `yaml:"skills,omitempty" json:"skills,omitempty"`
+	// InitCode runs once in the kernel when the session starts.
+	InitCode string `yaml:"init_code,omitempty" json:"init_code,omitempty"`
+}
+
+// Duration is a time.Duration written as "90s", "2h" in config files.
+type Duration time.Duration
+
+// UnmarshalYAML reads "90s", "1h30m" or a number of seconds.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as Go formats it.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// ParseDuration reads "90s", "1h30m", or a plain number of seconds.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return d, nil
+	}
+	var secs float64
+	if _, err := fmt.Sscanf(s, "%g", &secs); err == nil && secs >= 0 && fmt.Sprint(secs) == strings.TrimLeft(s, "+") {
+		return time.Duration(secs * float64(time.Second)), nil
+	}
+	return 0, Errorf(ErrInvalidConfig, "duration %q: write it as 90s, 30m or 2h", s)
+}
+
+// LoadConfig reads a YAML config file. Unknown keys are errors, so a typo
+// does not silently drop a setting.
+func LoadConfig(path string) (*SandboxConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Errorf(ErrInvalidConfig, "read config: %v", err)
+	}
+	var cfg SandboxConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, Errorf(ErrInvalidConfig, "config %s: %v (see docs/configuration.md for the keys)", path, err)
+	}
+	return &cfg, nil
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Validate checks the config without touching any backend.
+func (c *SandboxConfig) Validate() error {
+	switch c.Mode {
+	case "", ModeNotebook, ModeCLI:
+	default:
+		return Errorf(ErrInvalidConfig, "mode %q: use notebook or cli", c.Mode)
+	}
+	if _, err := ParseGPU(c.GPU); err != nil {
+		return err
+	}
+	for _, m := range c.Models {
+		if _, err := ParseModel(m.Name); err != nil {
+			return err
+		}
+	}
+	for _, s := range c.Secrets {
+		if !envName.MatchString(s) {
+			return Errorf(ErrInvalidConfig, "secret %q: a secret is named by an environment variable name such as HF_TOKEN", s)
+		}
+	}
+	for k := range c.Env {
+		if !envName.MatchString(k) {
+			return Errorf(ErrInvalidConfig, "env %q: not a valid environment variable name", k)
+		}
+	}
+	if c.Timeout < 0 || c.IdleTimeout < 0 || c.CPUs < 0 || c.MemoryMiB < 0 {
+		return Errorf(ErrInvalidConfig, "timeouts, cpus and memory must not be negative")
+	}
+	return nil
+}
+
+// ParseModel reads "org/name" or "org/name@revision".
+func ParseModel(s string) (ModelConfig, error) {
+	name, rev, _ := strings.Cut(strings.TrimSpace(s), "@")
+	org, repo, ok := strings.Cut(name, "/")
+	if !ok || org == "" || repo == "" || strings.Contains(repo, "/") || strings.ContainsAny(name, " \\") {
+		return ModelConfig{}, Errorf(ErrInvalidConfig, "model %q: write it as ORG/NAME or ORG/NAME@REVISION, as in google/gemma-2-9b-it", s)
+	}
+	return ModelConfig{Name: name, Revision: rev}, nil
+}
+
+// ModelEnvVar is the variable that holds a model's path in the sandbox:
+// google/gemma-2-9b-it -> MODEL_GOOGLE_GEMMA_2_9B_IT_PATH.
+func ModelEnvVar(name string) string {
+	var b strings.Builder
+	b.WriteString("MODEL_")
+	for _, r := range strings.ToUpper(name) {
+		if (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	b.WriteString("_PATH")
+	return b.String()
+}
