@@ -79,6 +79,9 @@ type CreateRequest struct {
 	// it through the environment (JUPYTER_TOKEN), never on a command line, and
 	// never store or log it.
 	JupyterToken string
+	// WorkDir is a host directory reserved for this sandbox. Providers that
+	// run on the host use it as the Jupyter root; others may ignore it.
+	WorkDir string
 	// Progress, if set, receives human-readable progress lines.
 	Progress func(msg string)
 }

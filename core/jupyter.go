@@ -1,0 +1,49 @@
+package core
+
+import (
+	"fmt"
+	"time"
+)
+
+// JupyterPort is the port Jupyter listens on inside container sandboxes.
+const JupyterPort = 8888
+
+// JupyterLaunch says how a provider starts the sandbox's Jupyter server.
+type JupyterLaunch struct {
+	IP          string        // "127.0.0.1" on the host, "0.0.0.0" in containers
+	Port        int           // chosen by the provider; never 0 (1.x cannot report it)
+	RootDir     string        // notebook and working directory
+	IdleTimeout time.Duration // server shuts down after this long with no activity; 0 = never
+}
+
+// JupyterServerArgs are the arguments after `python -m jupyter_server` that
+// every provider uses, so all backends behave the same. The token is not
+// among them: providers set JUPYTER_TOKEN in the server's environment, which
+// both jupyter_server 1.x and 2.x read, and which keeps it out of `ps`.
+func JupyterServerArgs(l JupyterLaunch) []string {
+	args := []string{
+		"--allow-root", // containers and CI run as root
+		"--no-browser",
+		"--ServerApp.ip=" + l.IP,
+		fmt.Sprintf("--ServerApp.port=%d", l.Port),
+		"--ServerApp.port_retries=0", // a busy port must fail, not move silently
+		"--ServerApp.root_dir=" + l.RootDir,
+		// The defaults drop iopub output past 1 MB/s, which would make the
+		// notebook silently wrong for chatty cells.
+		"--ServerApp.iopub_data_rate_limit=1e10",
+		"--ServerApp.iopub_msg_rate_limit=1e6",
+	}
+	if l.IP != "127.0.0.1" {
+		// Tunnels and published ports rewrite the Host header.
+		args = append(args, "--ServerApp.allow_remote_access=True")
+	}
+	if l.IdleTimeout > 0 {
+		secs := int(l.IdleTimeout.Seconds())
+		args = append(args,
+			fmt.Sprintf("--ServerApp.shutdown_no_activity_timeout=%d", secs),
+			fmt.Sprintf("--MappingKernelManager.cull_idle_timeout=%d", secs),
+			"--MappingKernelManager.cull_interval=30",
+		)
+	}
+	return args
+}
