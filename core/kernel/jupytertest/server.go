@@ -1,0 +1,166 @@
+package jupytertest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sena-labs/sena/core"
+)
+
+// Server is a running jupyter_server owned by one test.
+type Server struct {
+	URL     string // base URL with trailing slash: "http://127.0.0.1:PORT/"
+	Token   string // sent as "Authorization: token <Token>"
+	RootDir string // the server's root_dir, a fresh t.TempDir()
+	PID     int    // leader of the server's process group
+	Log     string // path of the server's combined stdout/stderr
+}
+
+// startTimeout bounds how long a server may take to answer GET /api; a cold
+// 2.x start on a busy two-core machine takes several seconds.
+const startTimeout = 60 * time.Second
+
+// Start runs `python -m jupyter_server` with core.JupyterServerArgs on
+// 127.0.0.1 and a free port, the token in JUPYTER_TOKEN, in its own process
+// group, and waits until GET /api answers. extraArgs are appended to the
+// server's flags (e.g. "--ZMQChannelsWebsocketConnection.kernel_ws_protocol=").
+// The server and its kernels are stopped when the test ends; the server's log
+// is printed if the test failed.
+func Start(t testing.TB, python string, extraArgs ...string) *Server {
+	t.Helper()
+	root := t.TempDir()
+	state := t.TempDir() // config, runtime and IPython dirs: isolated from the user's
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Token: hex.EncodeToString(b), RootDir: root, Log: filepath.Join(state, "jupyter.log")}
+
+	// A port picked here may be taken before the server binds it; port_retries=0
+	// makes that an early exit, so try a few ports.
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lastErr = s.start(t, python, state, port, extraArgs); lastErr == nil {
+			return s
+		}
+		if !strings.Contains(lastErr.Error(), "exited") {
+			break
+		}
+	}
+	t.Fatalf("jupyter_server (%s) did not start: %v\n%s", python, lastErr, tail(s.Log))
+	return nil
+}
+
+func (s *Server) start(t testing.TB, python, state string, port int, extraArgs []string) error {
+	args := append([]string{"-m", "jupyter_server"}, core.JupyterServerArgs(core.JupyterLaunch{
+		IP: "127.0.0.1", Port: port, RootDir: s.RootDir,
+	})...)
+	args = append(args, extraArgs...)
+	logf, err := os.Create(s.Log)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(python, args...)
+	cmd.Dir = s.RootDir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Env = append(os.Environ(),
+		"JUPYTER_TOKEN="+s.Token,
+		"JUPYTER_CONFIG_DIR="+filepath.Join(state, "config"),
+		"JUPYTER_RUNTIME_DIR="+filepath.Join(state, "runtime"),
+		"IPYTHONDIR="+filepath.Join(state, "ipython"),
+		"PYDEVD_DISABLE_FILE_VALIDATION=1", // silences a debugpy warning on 3.11+
+	)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	s.PID = cmd.Process.Pid
+	s.URL = fmt.Sprintf("http://127.0.0.1:%d/", port)
+
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	for {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("server exited before answering: %v", err)
+		case <-ctx.Done():
+			stop(s.PID, exited)
+			return fmt.Errorf("GET %sapi did not answer within %s", s.URL, startTimeout)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if apiUp(ctx, s.URL) {
+			break
+		}
+	}
+	t.Cleanup(func() {
+		stop(s.PID, exited)
+		if t.Failed() {
+			t.Logf("jupyter_server log (%s):\n%s", python, tail(s.Log))
+		}
+	})
+	return nil
+}
+
+func apiUp(ctx context.Context, base string) bool {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"api", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// stop asks the server to shut down (it then stops its kernels, which run in
+// their own sessions), and kills the whole group if it lingers.
+func stop(pid int, exited <-chan error) {
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-exited
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tail returns the end of a log file: enough to see why a server failed.
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "(no log)"
+	}
+	const max = 8 << 10
+	if len(b) > max {
+		b = append([]byte("...\n"), b[len(b)-max:]...)
+	}
+	return string(bytes.TrimSpace(b))
+}
