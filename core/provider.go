@@ -96,6 +96,12 @@ type SandboxSpec struct {
 	SystemPackages []string // container providers
 	// Env is set in the sandbox (secret values included): never persist it.
 	Env map[string]string
+	// SecretNames are the keys of Env that hold secrets; providers with a
+	// secret store of their own (Modal) may use it for them.
+	SecretNames []string
+	// Models the sandbox needs; providers that fetch weights on their side
+	// (Modal volumes) use this, host providers get Mounts and Env instead.
+	Models []ModelConfig
 	// Mounts are host paths made visible in the sandbox.
 	Mounts      []Mount
 	CPUs        float64
