@@ -2,9 +2,9 @@ package core
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,12 +68,31 @@ type ModelConfig struct {
 
 // Workspace is what the researcher brings into the sandbox.
 type Workspace struct {
-	// Libraries are .py files or package directories made importable in the kernel.
-	Libraries []string `yaml:"libraries,omitempty" json:"libraries,omitempty"`
-	// Skills are directories with a SKILL.md, copied in and listed to agents.
+	// Libraries are made importable in the kernel.
+	Libraries []Library `yaml:"libraries,omitempty" json:"libraries,omitempty"`
+	// Skills are directories with a SKILL.md (or names of skills shipped
+	// with Sena), copied in and listed to agents.
 	Skills []string `yaml:"skills,omitempty" json:"skills,omitempty"`
 	// InitCode runs once in the kernel when the session starts.
 	InitCode string `yaml:"init_code,omitempty" json:"init_code,omitempty"`
+}
+
+// Library is a .py file, a package directory, or inline code. In YAML a
+// plain string is a path; inline code is written as {name: helpers.py, code: "..."}.
+type Library struct {
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	Name string `yaml:"name,omitempty" json:"name,omitempty"` // module file name for inline code
+	Code string `yaml:"code,omitempty" json:"code,omitempty"`
+}
+
+// UnmarshalYAML accepts a plain path or the mapping form.
+func (l *Library) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		l.Path = n.Value
+		return nil
+	}
+	type plain Library
+	return n.Decode((*plain)(l))
 }
 
 // Duration is a time.Duration written as "90s", "2h" in config files.
@@ -101,8 +120,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
 		return d, nil
 	}
-	var secs float64
-	if _, err := fmt.Sscanf(s, "%g", &secs); err == nil && secs >= 0 && fmt.Sprint(secs) == strings.TrimLeft(s, "+") {
+	if secs, err := strconv.ParseFloat(s, 64); err == nil && secs >= 0 {
 		return time.Duration(secs * float64(time.Second)), nil
 	}
 	return 0, Errorf(ErrInvalidConfig, "duration %q: write it as 90s, 30m or 2h", s)
