@@ -58,6 +58,9 @@ type Capabilities struct {
 	// HostMounts is true when host directories (the model cache, the
 	// workspace) can be mounted into the sandbox.
 	HostMounts bool `json:"host_mounts"`
+	// SharesHostFS is true when the sandbox sees the host's files at the same
+	// paths (the local provider), so no mount is needed to reach them.
+	SharesHostFS bool `json:"shares_host_fs"`
 }
 
 // Labels Sena puts on every sandbox it creates.
