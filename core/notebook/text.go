@@ -52,7 +52,7 @@ func placeholder(o *Output) string {
 		size = len(s)
 		if strings.HasPrefix(best, "image/") && best != "image/svg+xml" {
 			// Binary images are base64; their real size is what matters.
-			if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s)); err == nil {
+			if b, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(s), "")); err == nil {
 				size = len(b)
 			}
 		}
