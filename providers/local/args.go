@@ -1,0 +1,27 @@
+package local
+
+import (
+	"strconv"
+	"strings"
+)
+
+// serverArgs reads the port and root dir back from a server's command line
+// (the flags core.JupyterServerArgs wrote). port is 0 when argv is not a
+// jupyter_server's.
+func serverArgs(argv []string) (port int, root string) {
+	isServer := false
+	for i, a := range argv {
+		switch {
+		case a == "jupyter_server" && i > 0 && argv[i-1] == "-m":
+			isServer = true
+		case strings.HasPrefix(a, "--ServerApp.port="):
+			port, _ = strconv.Atoi(strings.TrimPrefix(a, "--ServerApp.port="))
+		case strings.HasPrefix(a, "--ServerApp.root_dir="):
+			root = strings.TrimPrefix(a, "--ServerApp.root_dir=")
+		}
+	}
+	if !isServer {
+		return 0, ""
+	}
+	return port, root
+}

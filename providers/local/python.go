@@ -1,0 +1,83 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sena-labs/sena/core"
+)
+
+// serverPackages are what every environment Sena builds must hold.
+var serverPackages = []string{"jupyter_server", "ipykernel"}
+
+// interpreter returns the Python that runs the server: Spec.Python as given,
+// or a cached virtual environment built for the spec.
+func interpreter(ctx context.Context, spec *core.SandboxSpec, env []string, progress func(string)) (string, error) {
+	if spec.Python != "" {
+		py, err := exec.LookPath(spec.Python)
+		if err != nil {
+			return "", core.Errorf(core.ErrInvalidConfig, "python %s: not found or not executable (%v); give the path of a Python 3 interpreter, or drop --python to let Sena build an environment", spec.Python, err)
+		}
+		if err := checkJupyter(ctx, py, env); err != nil {
+			return "", err
+		}
+		if len(spec.PythonPackages) == 0 {
+			return py, nil
+		}
+		// The user's interpreter keeps its own packages (jupyter among them);
+		// the requested ones go into a venv on top of it.
+		return ensureVenv(ctx, venvSpec{Base: py, Packages: spec.PythonPackages, SystemSite: true}, progress)
+	}
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		return "", core.Errorf(core.ErrInvalidConfig, "python3 is not on PATH: install Python 3 (with the venv module), or pass --python with an interpreter that has jupyter_server and ipykernel")
+	}
+	pkgs := append(append([]string{}, serverPackages...), spec.PythonPackages...)
+	return ensureVenv(ctx, venvSpec{Base: py, Packages: pkgs}, progress)
+}
+
+// checkJupyter makes sure py can run the server and its kernels, so a wrong
+// --python fails at once with a fix rather than as a dead server.
+func checkJupyter(ctx context.Context, py string, env []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, "-c", "import jupyter_server, ipykernel")
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		why := lastLine(stderr.String())
+		if why == "" {
+			why = err.Error()
+		}
+		return core.Errorf(core.ErrInvalidConfig, "python %s cannot run Jupyter (%s): install them with `%s -m pip install jupyter_server ipykernel`, or drop --python to let Sena build an environment", py, why, py)
+	}
+	return nil
+}
+
+// cacheDir is $SENA_CACHE_DIR, $XDG_CACHE_HOME/sena or ~/.cache/sena.
+func cacheDir() (string, error) {
+	if d := os.Getenv("SENA_CACHE_DIR"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "sena"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", errors.New("no cache directory: set SENA_CACHE_DIR")
+	}
+	return filepath.Join(home, ".cache", "sena"), nil
+}
+
+// lastLine is the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
