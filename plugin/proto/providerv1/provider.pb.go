@@ -398,8 +398,11 @@ type SandboxSpec struct {
 	TimeoutNanos     int64                  `protobuf:"varint,10,opt,name=timeout_nanos,json=timeoutNanos,proto3" json:"timeout_nanos,omitempty"`
 	IdleTimeoutNanos int64                  `protobuf:"varint,11,opt,name=idle_timeout_nanos,json=idleTimeoutNanos,proto3" json:"idle_timeout_nanos,omitempty"`
 	Files            map[string][]byte      `protobuf:"bytes,12,rep,name=files,proto3" json:"files,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// secret_names are the keys of env that hold secrets.
+	SecretNames   []string `protobuf:"bytes,13,rep,name=secret_names,json=secretNames,proto3" json:"secret_names,omitempty"`
+	Models        []*Model `protobuf:"bytes,14,rep,name=models,proto3" json:"models,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SandboxSpec) Reset() {
@@ -516,6 +519,73 @@ func (x *SandboxSpec) GetFiles() map[string][]byte {
 	return nil
 }
 
+func (x *SandboxSpec) GetSecretNames() []string {
+	if x != nil {
+		return x.SecretNames
+	}
+	return nil
+}
+
+func (x *SandboxSpec) GetModels() []*Model {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
+// Model is a Hugging Face model the sandbox needs.
+type Model struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Revision      string                 `protobuf:"bytes,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Model) Reset() {
+	*x = Model{}
+	mi := &file_provider_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Model) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Model) ProtoMessage() {}
+
+func (x *Model) ProtoReflect() protoreflect.Message {
+	mi := &file_provider_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Model.ProtoReflect.Descriptor instead.
+func (*Model) Descriptor() ([]byte, []int) {
+	return file_provider_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Model) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Model) GetRevision() string {
+	if x != nil {
+		return x.Revision
+	}
+	return ""
+}
+
 type CreateRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
@@ -533,7 +603,7 @@ type CreateRequest struct {
 
 func (x *CreateRequest) Reset() {
 	*x = CreateRequest{}
-	mi := &file_provider_proto_msgTypes[6]
+	mi := &file_provider_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -545,7 +615,7 @@ func (x *CreateRequest) String() string {
 func (*CreateRequest) ProtoMessage() {}
 
 func (x *CreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[6]
+	mi := &file_provider_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -558,7 +628,7 @@ func (x *CreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRequest.ProtoReflect.Descriptor instead.
 func (*CreateRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{6}
+	return file_provider_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateRequest) GetSessionId() string {
@@ -616,7 +686,7 @@ type CreateEvent struct {
 
 func (x *CreateEvent) Reset() {
 	*x = CreateEvent{}
-	mi := &file_provider_proto_msgTypes[7]
+	mi := &file_provider_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -628,7 +698,7 @@ func (x *CreateEvent) String() string {
 func (*CreateEvent) ProtoMessage() {}
 
 func (x *CreateEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[7]
+	mi := &file_provider_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -641,7 +711,7 @@ func (x *CreateEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEvent.ProtoReflect.Descriptor instead.
 func (*CreateEvent) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{7}
+	return file_provider_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateEvent) GetEvent() isCreateEvent_Event {
@@ -694,7 +764,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_provider_proto_msgTypes[8]
+	mi := &file_provider_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -706,7 +776,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[8]
+	mi := &file_provider_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -719,7 +789,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{8}
+	return file_provider_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Progress) GetMessage() string {
@@ -739,7 +809,7 @@ type CreateResponse struct {
 
 func (x *CreateResponse) Reset() {
 	*x = CreateResponse{}
-	mi := &file_provider_proto_msgTypes[9]
+	mi := &file_provider_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +821,7 @@ func (x *CreateResponse) String() string {
 func (*CreateResponse) ProtoMessage() {}
 
 func (x *CreateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[9]
+	mi := &file_provider_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +834,7 @@ func (x *CreateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateResponse.ProtoReflect.Descriptor instead.
 func (*CreateResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{9}
+	return file_provider_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateResponse) GetHandle() *Handle {
@@ -793,7 +863,7 @@ type Handle struct {
 
 func (x *Handle) Reset() {
 	*x = Handle{}
-	mi := &file_provider_proto_msgTypes[10]
+	mi := &file_provider_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +875,7 @@ func (x *Handle) String() string {
 func (*Handle) ProtoMessage() {}
 
 func (x *Handle) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[10]
+	mi := &file_provider_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +888,7 @@ func (x *Handle) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Handle.ProtoReflect.Descriptor instead.
 func (*Handle) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{10}
+	return file_provider_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Handle) GetProvider() string {
@@ -852,7 +922,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_provider_proto_msgTypes[11]
+	mi := &file_provider_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -864,7 +934,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[11]
+	mi := &file_provider_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -877,7 +947,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{11}
+	return file_provider_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Endpoint) GetUrl() string {
@@ -903,7 +973,7 @@ type InspectRequest struct {
 
 func (x *InspectRequest) Reset() {
 	*x = InspectRequest{}
-	mi := &file_provider_proto_msgTypes[12]
+	mi := &file_provider_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +985,7 @@ func (x *InspectRequest) String() string {
 func (*InspectRequest) ProtoMessage() {}
 
 func (x *InspectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[12]
+	mi := &file_provider_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,7 +998,7 @@ func (x *InspectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectRequest.ProtoReflect.Descriptor instead.
 func (*InspectRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{12}
+	return file_provider_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *InspectRequest) GetHandle() *Handle {
@@ -948,7 +1018,7 @@ type InspectResponse struct {
 
 func (x *InspectResponse) Reset() {
 	*x = InspectResponse{}
-	mi := &file_provider_proto_msgTypes[13]
+	mi := &file_provider_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1030,7 @@ func (x *InspectResponse) String() string {
 func (*InspectResponse) ProtoMessage() {}
 
 func (x *InspectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[13]
+	mi := &file_provider_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1043,7 @@ func (x *InspectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectResponse.ProtoReflect.Descriptor instead.
 func (*InspectResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{13}
+	return file_provider_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *InspectResponse) GetStatus() string {
@@ -999,7 +1069,7 @@ type DestroyRequest struct {
 
 func (x *DestroyRequest) Reset() {
 	*x = DestroyRequest{}
-	mi := &file_provider_proto_msgTypes[14]
+	mi := &file_provider_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1011,7 +1081,7 @@ func (x *DestroyRequest) String() string {
 func (*DestroyRequest) ProtoMessage() {}
 
 func (x *DestroyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[14]
+	mi := &file_provider_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1024,7 +1094,7 @@ func (x *DestroyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestroyRequest.ProtoReflect.Descriptor instead.
 func (*DestroyRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{14}
+	return file_provider_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DestroyRequest) GetHandle() *Handle {
@@ -1042,7 +1112,7 @@ type DestroyResponse struct {
 
 func (x *DestroyResponse) Reset() {
 	*x = DestroyResponse{}
-	mi := &file_provider_proto_msgTypes[15]
+	mi := &file_provider_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1124,7 @@ func (x *DestroyResponse) String() string {
 func (*DestroyResponse) ProtoMessage() {}
 
 func (x *DestroyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[15]
+	mi := &file_provider_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1137,7 @@ func (x *DestroyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestroyResponse.ProtoReflect.Descriptor instead.
 func (*DestroyResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{15}
+	return file_provider_proto_rawDescGZIP(), []int{16}
 }
 
 type ListRequest struct {
@@ -1079,7 +1149,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_provider_proto_msgTypes[16]
+	mi := &file_provider_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1161,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[16]
+	mi := &file_provider_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1174,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{16}
+	return file_provider_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListRequest) GetLabels() map[string]string {
@@ -1123,7 +1193,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_provider_proto_msgTypes[17]
+	mi := &file_provider_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1205,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[17]
+	mi := &file_provider_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1218,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{17}
+	return file_provider_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListResponse) GetSandboxes() []*SandboxInfo {
@@ -1169,7 +1239,7 @@ type SandboxInfo struct {
 
 func (x *SandboxInfo) Reset() {
 	*x = SandboxInfo{}
-	mi := &file_provider_proto_msgTypes[18]
+	mi := &file_provider_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1181,7 +1251,7 @@ func (x *SandboxInfo) String() string {
 func (*SandboxInfo) ProtoMessage() {}
 
 func (x *SandboxInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[18]
+	mi := &file_provider_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1194,7 +1264,7 @@ func (x *SandboxInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxInfo.ProtoReflect.Descriptor instead.
 func (*SandboxInfo) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{18}
+	return file_provider_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SandboxInfo) GetHandle() *Handle {
@@ -1230,7 +1300,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_provider_proto_msgTypes[19]
+	mi := &file_provider_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1242,7 +1312,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_provider_proto_msgTypes[19]
+	mi := &file_provider_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1255,7 +1325,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_provider_proto_rawDescGZIP(), []int{19}
+	return file_provider_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ErrorDetail) GetKind() ErrorKind {
@@ -1290,7 +1360,7 @@ const file_provider_proto_rawDesc = "" +
 	"\x05Mount\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12\x1b\n" +
-	"\tread_only\x18\x03 \x01(\bR\breadOnly\"\xd9\x04\n" +
+	"\tread_only\x18\x03 \x01(\bR\breadOnly\"\xad\x05\n" +
 	"\vSandboxSpec\x12'\n" +
 	"\x03gpu\x18\x01 \x01(\v2\x15.sena.provider.v1.GPUR\x03gpu\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12\x16\n" +
@@ -1305,14 +1375,19 @@ const file_provider_proto_rawDesc = "" +
 	"\rtimeout_nanos\x18\n" +
 	" \x01(\x03R\ftimeoutNanos\x12,\n" +
 	"\x12idle_timeout_nanos\x18\v \x01(\x03R\x10idleTimeoutNanos\x12>\n" +
-	"\x05files\x18\f \x03(\v2(.sena.provider.v1.SandboxSpec.FilesEntryR\x05files\x1a6\n" +
+	"\x05files\x18\f \x03(\v2(.sena.provider.v1.SandboxSpec.FilesEntryR\x05files\x12!\n" +
+	"\fsecret_names\x18\r \x03(\tR\vsecretNames\x12/\n" +
+	"\x06models\x18\x0e \x03(\v2\x17.sena.provider.v1.ModelR\x06models\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
 	"\n" +
 	"FilesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\xc6\x02\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"7\n" +
+	"\x05Model\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\tR\brevision\"\xc6\x02\n" +
 	"\rCreateRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12C\n" +
@@ -1393,7 +1468,7 @@ func file_provider_proto_rawDescGZIP() []byte {
 }
 
 var file_provider_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_provider_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_provider_proto_goTypes = []any{
 	(ErrorKind)(0),          // 0: sena.provider.v1.ErrorKind
 	(*GetInfoRequest)(nil),  // 1: sena.provider.v1.GetInfoRequest
@@ -1402,61 +1477,63 @@ var file_provider_proto_goTypes = []any{
 	(*GPU)(nil),             // 4: sena.provider.v1.GPU
 	(*Mount)(nil),           // 5: sena.provider.v1.Mount
 	(*SandboxSpec)(nil),     // 6: sena.provider.v1.SandboxSpec
-	(*CreateRequest)(nil),   // 7: sena.provider.v1.CreateRequest
-	(*CreateEvent)(nil),     // 8: sena.provider.v1.CreateEvent
-	(*Progress)(nil),        // 9: sena.provider.v1.Progress
-	(*CreateResponse)(nil),  // 10: sena.provider.v1.CreateResponse
-	(*Handle)(nil),          // 11: sena.provider.v1.Handle
-	(*Endpoint)(nil),        // 12: sena.provider.v1.Endpoint
-	(*InspectRequest)(nil),  // 13: sena.provider.v1.InspectRequest
-	(*InspectResponse)(nil), // 14: sena.provider.v1.InspectResponse
-	(*DestroyRequest)(nil),  // 15: sena.provider.v1.DestroyRequest
-	(*DestroyResponse)(nil), // 16: sena.provider.v1.DestroyResponse
-	(*ListRequest)(nil),     // 17: sena.provider.v1.ListRequest
-	(*ListResponse)(nil),    // 18: sena.provider.v1.ListResponse
-	(*SandboxInfo)(nil),     // 19: sena.provider.v1.SandboxInfo
-	(*ErrorDetail)(nil),     // 20: sena.provider.v1.ErrorDetail
-	nil,                     // 21: sena.provider.v1.SandboxSpec.EnvEntry
-	nil,                     // 22: sena.provider.v1.SandboxSpec.FilesEntry
-	nil,                     // 23: sena.provider.v1.CreateRequest.LabelsEntry
-	nil,                     // 24: sena.provider.v1.ListRequest.LabelsEntry
-	nil,                     // 25: sena.provider.v1.SandboxInfo.LabelsEntry
+	(*Model)(nil),           // 7: sena.provider.v1.Model
+	(*CreateRequest)(nil),   // 8: sena.provider.v1.CreateRequest
+	(*CreateEvent)(nil),     // 9: sena.provider.v1.CreateEvent
+	(*Progress)(nil),        // 10: sena.provider.v1.Progress
+	(*CreateResponse)(nil),  // 11: sena.provider.v1.CreateResponse
+	(*Handle)(nil),          // 12: sena.provider.v1.Handle
+	(*Endpoint)(nil),        // 13: sena.provider.v1.Endpoint
+	(*InspectRequest)(nil),  // 14: sena.provider.v1.InspectRequest
+	(*InspectResponse)(nil), // 15: sena.provider.v1.InspectResponse
+	(*DestroyRequest)(nil),  // 16: sena.provider.v1.DestroyRequest
+	(*DestroyResponse)(nil), // 17: sena.provider.v1.DestroyResponse
+	(*ListRequest)(nil),     // 18: sena.provider.v1.ListRequest
+	(*ListResponse)(nil),    // 19: sena.provider.v1.ListResponse
+	(*SandboxInfo)(nil),     // 20: sena.provider.v1.SandboxInfo
+	(*ErrorDetail)(nil),     // 21: sena.provider.v1.ErrorDetail
+	nil,                     // 22: sena.provider.v1.SandboxSpec.EnvEntry
+	nil,                     // 23: sena.provider.v1.SandboxSpec.FilesEntry
+	nil,                     // 24: sena.provider.v1.CreateRequest.LabelsEntry
+	nil,                     // 25: sena.provider.v1.ListRequest.LabelsEntry
+	nil,                     // 26: sena.provider.v1.SandboxInfo.LabelsEntry
 }
 var file_provider_proto_depIdxs = []int32{
 	3,  // 0: sena.provider.v1.GetInfoResponse.capabilities:type_name -> sena.provider.v1.Capabilities
 	4,  // 1: sena.provider.v1.SandboxSpec.gpu:type_name -> sena.provider.v1.GPU
-	21, // 2: sena.provider.v1.SandboxSpec.env:type_name -> sena.provider.v1.SandboxSpec.EnvEntry
+	22, // 2: sena.provider.v1.SandboxSpec.env:type_name -> sena.provider.v1.SandboxSpec.EnvEntry
 	5,  // 3: sena.provider.v1.SandboxSpec.mounts:type_name -> sena.provider.v1.Mount
-	22, // 4: sena.provider.v1.SandboxSpec.files:type_name -> sena.provider.v1.SandboxSpec.FilesEntry
-	23, // 5: sena.provider.v1.CreateRequest.labels:type_name -> sena.provider.v1.CreateRequest.LabelsEntry
-	6,  // 6: sena.provider.v1.CreateRequest.spec:type_name -> sena.provider.v1.SandboxSpec
-	9,  // 7: sena.provider.v1.CreateEvent.progress:type_name -> sena.provider.v1.Progress
-	10, // 8: sena.provider.v1.CreateEvent.result:type_name -> sena.provider.v1.CreateResponse
-	11, // 9: sena.provider.v1.CreateResponse.handle:type_name -> sena.provider.v1.Handle
-	12, // 10: sena.provider.v1.CreateResponse.endpoint:type_name -> sena.provider.v1.Endpoint
-	11, // 11: sena.provider.v1.InspectRequest.handle:type_name -> sena.provider.v1.Handle
-	12, // 12: sena.provider.v1.InspectResponse.endpoint:type_name -> sena.provider.v1.Endpoint
-	11, // 13: sena.provider.v1.DestroyRequest.handle:type_name -> sena.provider.v1.Handle
-	24, // 14: sena.provider.v1.ListRequest.labels:type_name -> sena.provider.v1.ListRequest.LabelsEntry
-	19, // 15: sena.provider.v1.ListResponse.sandboxes:type_name -> sena.provider.v1.SandboxInfo
-	11, // 16: sena.provider.v1.SandboxInfo.handle:type_name -> sena.provider.v1.Handle
-	25, // 17: sena.provider.v1.SandboxInfo.labels:type_name -> sena.provider.v1.SandboxInfo.LabelsEntry
-	0,  // 18: sena.provider.v1.ErrorDetail.kind:type_name -> sena.provider.v1.ErrorKind
-	1,  // 19: sena.provider.v1.Provider.GetInfo:input_type -> sena.provider.v1.GetInfoRequest
-	7,  // 20: sena.provider.v1.Provider.Create:input_type -> sena.provider.v1.CreateRequest
-	13, // 21: sena.provider.v1.Provider.Inspect:input_type -> sena.provider.v1.InspectRequest
-	15, // 22: sena.provider.v1.Provider.Destroy:input_type -> sena.provider.v1.DestroyRequest
-	17, // 23: sena.provider.v1.Provider.List:input_type -> sena.provider.v1.ListRequest
-	2,  // 24: sena.provider.v1.Provider.GetInfo:output_type -> sena.provider.v1.GetInfoResponse
-	8,  // 25: sena.provider.v1.Provider.Create:output_type -> sena.provider.v1.CreateEvent
-	14, // 26: sena.provider.v1.Provider.Inspect:output_type -> sena.provider.v1.InspectResponse
-	16, // 27: sena.provider.v1.Provider.Destroy:output_type -> sena.provider.v1.DestroyResponse
-	18, // 28: sena.provider.v1.Provider.List:output_type -> sena.provider.v1.ListResponse
-	24, // [24:29] is the sub-list for method output_type
-	19, // [19:24] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	23, // 4: sena.provider.v1.SandboxSpec.files:type_name -> sena.provider.v1.SandboxSpec.FilesEntry
+	7,  // 5: sena.provider.v1.SandboxSpec.models:type_name -> sena.provider.v1.Model
+	24, // 6: sena.provider.v1.CreateRequest.labels:type_name -> sena.provider.v1.CreateRequest.LabelsEntry
+	6,  // 7: sena.provider.v1.CreateRequest.spec:type_name -> sena.provider.v1.SandboxSpec
+	10, // 8: sena.provider.v1.CreateEvent.progress:type_name -> sena.provider.v1.Progress
+	11, // 9: sena.provider.v1.CreateEvent.result:type_name -> sena.provider.v1.CreateResponse
+	12, // 10: sena.provider.v1.CreateResponse.handle:type_name -> sena.provider.v1.Handle
+	13, // 11: sena.provider.v1.CreateResponse.endpoint:type_name -> sena.provider.v1.Endpoint
+	12, // 12: sena.provider.v1.InspectRequest.handle:type_name -> sena.provider.v1.Handle
+	13, // 13: sena.provider.v1.InspectResponse.endpoint:type_name -> sena.provider.v1.Endpoint
+	12, // 14: sena.provider.v1.DestroyRequest.handle:type_name -> sena.provider.v1.Handle
+	25, // 15: sena.provider.v1.ListRequest.labels:type_name -> sena.provider.v1.ListRequest.LabelsEntry
+	20, // 16: sena.provider.v1.ListResponse.sandboxes:type_name -> sena.provider.v1.SandboxInfo
+	12, // 17: sena.provider.v1.SandboxInfo.handle:type_name -> sena.provider.v1.Handle
+	26, // 18: sena.provider.v1.SandboxInfo.labels:type_name -> sena.provider.v1.SandboxInfo.LabelsEntry
+	0,  // 19: sena.provider.v1.ErrorDetail.kind:type_name -> sena.provider.v1.ErrorKind
+	1,  // 20: sena.provider.v1.Provider.GetInfo:input_type -> sena.provider.v1.GetInfoRequest
+	8,  // 21: sena.provider.v1.Provider.Create:input_type -> sena.provider.v1.CreateRequest
+	14, // 22: sena.provider.v1.Provider.Inspect:input_type -> sena.provider.v1.InspectRequest
+	16, // 23: sena.provider.v1.Provider.Destroy:input_type -> sena.provider.v1.DestroyRequest
+	18, // 24: sena.provider.v1.Provider.List:input_type -> sena.provider.v1.ListRequest
+	2,  // 25: sena.provider.v1.Provider.GetInfo:output_type -> sena.provider.v1.GetInfoResponse
+	9,  // 26: sena.provider.v1.Provider.Create:output_type -> sena.provider.v1.CreateEvent
+	15, // 27: sena.provider.v1.Provider.Inspect:output_type -> sena.provider.v1.InspectResponse
+	17, // 28: sena.provider.v1.Provider.Destroy:output_type -> sena.provider.v1.DestroyResponse
+	19, // 29: sena.provider.v1.Provider.List:output_type -> sena.provider.v1.ListResponse
+	25, // [25:30] is the sub-list for method output_type
+	20, // [20:25] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_provider_proto_init() }
@@ -1464,7 +1541,7 @@ func file_provider_proto_init() {
 	if File_provider_proto != nil {
 		return
 	}
-	file_provider_proto_msgTypes[7].OneofWrappers = []any{
+	file_provider_proto_msgTypes[8].OneofWrappers = []any{
 		(*CreateEvent_Progress)(nil),
 		(*CreateEvent_Result)(nil),
 	}
@@ -1474,7 +1551,7 @@ func file_provider_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_provider_proto_rawDesc), len(file_provider_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,139 @@
+package plugin
+
+import (
+	"time"
+
+	"github.com/sena-labs/sena/core"
+	pb "github.com/sena-labs/sena/plugin/proto/providerv1"
+)
+
+// Conversions between core types and their wire form. Every field of a core
+// type has a wire field; convert_test.go fails when core grows one that is
+// not carried here.
+
+func infoToProto(i *core.ProviderInfo) *pb.GetInfoResponse {
+	c := i.Capabilities
+	return &pb.GetInfoResponse{
+		Name:        i.Name,
+		Version:     i.Version,
+		Description: i.Description,
+		Capabilities: &pb.Capabilities{
+			GpuKinds:   c.GPUKinds,
+			MaxGpus:    int64(c.MaxGPUs),
+			Images:     c.Images,
+			PythonPath: c.PythonPath,
+			HostMounts: c.HostMounts,
+		},
+	}
+}
+
+func infoFromProto(r *pb.GetInfoResponse) *core.ProviderInfo {
+	c := r.GetCapabilities()
+	return &core.ProviderInfo{
+		Name:        r.GetName(),
+		Version:     r.GetVersion(),
+		Description: r.GetDescription(),
+		Capabilities: core.Capabilities{
+			GPUKinds:   c.GetGpuKinds(),
+			MaxGPUs:    int(c.GetMaxGpus()),
+			Images:     c.GetImages(),
+			PythonPath: c.GetPythonPath(),
+			HostMounts: c.GetHostMounts(),
+		},
+	}
+}
+
+// createRequestToProto leaves out Progress, which is a callback on the host;
+// want_progress tells the plugin whether anyone listens.
+func createRequestToProto(r *core.CreateRequest) *pb.CreateRequest {
+	return &pb.CreateRequest{
+		SessionId:    r.SessionID,
+		Labels:       r.Labels,
+		Spec:         specToProto(&r.Spec),
+		JupyterToken: r.JupyterToken,
+		WorkDir:      r.WorkDir,
+		WantProgress: r.Progress != nil,
+	}
+}
+
+func createRequestFromProto(r *pb.CreateRequest) *core.CreateRequest {
+	return &core.CreateRequest{
+		SessionID:    r.GetSessionId(),
+		Labels:       r.GetLabels(),
+		Spec:         specFromProto(r.GetSpec()),
+		JupyterToken: r.GetJupyterToken(),
+		WorkDir:      r.GetWorkDir(),
+	}
+}
+
+func specToProto(s *core.SandboxSpec) *pb.SandboxSpec {
+	out := &pb.SandboxSpec{
+		Gpu:              &pb.GPU{Kind: s.GPU.Kind, Count: int64(s.GPU.Count)},
+		Image:            s.Image,
+		Python:           s.Python,
+		PythonPackages:   s.PythonPackages,
+		SystemPackages:   s.SystemPackages,
+		Env:              s.Env,
+		SecretNames:      s.SecretNames,
+		Cpus:             s.CPUs,
+		MemoryMib:        s.MemoryMiB,
+		TimeoutNanos:     int64(s.Timeout),
+		IdleTimeoutNanos: int64(s.IdleTimeout),
+		Files:            s.Files,
+	}
+	for _, m := range s.Models {
+		out.Models = append(out.Models, &pb.Model{Name: m.Name, Revision: m.Revision})
+	}
+	for _, m := range s.Mounts {
+		out.Mounts = append(out.Mounts, &pb.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+	}
+	return out
+}
+
+func specFromProto(s *pb.SandboxSpec) core.SandboxSpec {
+	out := core.SandboxSpec{
+		GPU:            core.GPU{Kind: s.GetGpu().GetKind(), Count: int(s.GetGpu().GetCount())},
+		Image:          s.GetImage(),
+		Python:         s.GetPython(),
+		PythonPackages: s.GetPythonPackages(),
+		SystemPackages: s.GetSystemPackages(),
+		Env:            s.GetEnv(),
+		SecretNames:    s.GetSecretNames(),
+		CPUs:           s.GetCpus(),
+		MemoryMiB:      s.GetMemoryMib(),
+		Timeout:        time.Duration(s.GetTimeoutNanos()),
+		IdleTimeout:    time.Duration(s.GetIdleTimeoutNanos()),
+		Files:          s.GetFiles(),
+	}
+	for _, m := range s.GetModels() {
+		out.Models = append(out.Models, core.ModelConfig{Name: m.GetName(), Revision: m.GetRevision()})
+	}
+	for _, m := range s.GetMounts() {
+		out.Mounts = append(out.Mounts, core.Mount{Source: m.GetSource(), Target: m.GetTarget(), ReadOnly: m.GetReadOnly()})
+	}
+	return out
+}
+
+func handleToProto(h core.Handle) *pb.Handle {
+	return &pb.Handle{Provider: h.Provider, Id: h.ID, State: h.State}
+}
+
+func handleFromProto(h *pb.Handle) core.Handle {
+	return core.Handle{Provider: h.GetProvider(), ID: h.GetId(), State: h.GetState()}
+}
+
+func endpointToProto(e core.Endpoint) *pb.Endpoint {
+	return &pb.Endpoint{Url: e.URL, WorkDir: e.WorkDir}
+}
+
+func endpointFromProto(e *pb.Endpoint) core.Endpoint {
+	return core.Endpoint{URL: e.GetUrl(), WorkDir: e.GetWorkDir()}
+}
+
+func sandboxToProto(s core.SandboxInfo) *pb.SandboxInfo {
+	return &pb.SandboxInfo{Handle: handleToProto(s.Handle), Labels: s.Labels, Status: string(s.Status)}
+}
+
+func sandboxFromProto(s *pb.SandboxInfo) core.SandboxInfo {
+	return core.SandboxInfo{Handle: handleFromProto(s.GetHandle()), Labels: s.GetLabels(), Status: core.Status(s.GetStatus())}
+}
