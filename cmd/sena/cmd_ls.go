@@ -1,0 +1,89 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/core/session"
+	"github.com/urfave/cli/v2"
+)
+
+var lsCommand = &cli.Command{
+	Name:  "ls",
+	Usage: "list sessions with their live status, and any sandbox of this state dir that no session owns",
+	Action: func(c *cli.Context) error {
+		e, err := newEnv(c)
+		if err != nil {
+			return err
+		}
+		all, errs := e.manager.List(c.Context, listProviders(c, e))
+		warn(c, errs)
+		rows := make([]lsRow, 0, len(all))
+		for _, s := range all {
+			rows = append(rows, e.lsRow(s))
+		}
+		if e.json {
+			return writeJSON(c, rows)
+		}
+		tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tPROVIDER\tSTATUS\tMODE\tAGE\tJUPYTER")
+		for _, r := range rows {
+			age := "-"
+			if !r.CreatedAt.IsZero() {
+				age = time.Since(r.CreatedAt).Round(time.Second).String()
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Provider, r.Status, r.Mode, age, r.JupyterURL)
+		}
+		return tw.Flush()
+	},
+}
+
+type lsRow struct {
+	ID           string      `json:"id"`
+	Provider     string      `json:"provider"`
+	Status       core.Status `json:"status"`
+	Mode         core.Mode   `json:"mode,omitempty"`
+	JupyterURL   string      `json:"jupyter_url,omitempty"`
+	NotebookPath string      `json:"notebook_path,omitempty"`
+	CreatedAt    time.Time   `json:"created_at,omitzero"`
+	Orphan       bool        `json:"orphan,omitempty"`
+}
+
+func (e *env) lsRow(s session.SessionStatus) lsRow {
+	r := lsRow{ID: s.ID, Provider: s.Provider, Status: s.Status, Mode: s.Mode, CreatedAt: s.CreatedAt, Orphan: s.Orphan}
+	if s.Orphan {
+		r.Status = "orphan:" + s.Status // `sena gc` removes it
+		return r
+	}
+	if s.State == session.StateStarting {
+		r.Status = "starting"
+	}
+	r.JupyterURL, _ = e.manager.JupyterURL(s.Record)
+	r.NotebookPath = e.manager.Store().NotebookPath(s.ID)
+	return r
+}
+
+// listProviders are the backends searched for sandboxes: the one named
+// with --provider, or every built-in one (unreachable ones are skipped).
+func listProviders(c *cli.Context, e *env) []string {
+	if c.IsSet("provider") {
+		return []string{c.String("provider")}
+	}
+	var names []string
+	for n := range e.registry.Builtin {
+		names = append(names, n)
+	}
+	return names
+}
+
+func warn(c *cli.Context, errs []error) {
+	for _, err := range errs {
+		if errors.Is(err, core.ErrUnavailable) {
+			continue // a backend that is not set up has no sandboxes of ours
+		}
+		fmt.Fprintln(c.App.ErrWriter, "sena: warning:", err)
+	}
+}

@@ -1,0 +1,241 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/core/kernel"
+	"github.com/sena-labs/sena/core/notebook"
+)
+
+// Session is a live connection to a session's kernel. Every operation takes
+// the session's cross-process lock, reloads the notebook from the host
+// mirror, changes it, and saves it to the mirror and the sandbox, so CLI and
+// MCP callers in different processes queue up and never lose a cell.
+type Session struct {
+	*Record
+	m   *Manager
+	srv *kernel.Server
+	k   *kernel.Kernel
+}
+
+// Attach connects to a ready session's kernel.
+func (m *Manager) Attach(ctx context.Context, id string) (*Session, error) {
+	rec, err := m.store.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	if rec.State != StateReady {
+		return nil, core.Errorf(core.ErrInvalidConfig, "session %s is still %s: wait for `sena up` to finish, or `sena down %s`", id, rec.State, id)
+	}
+	token, err := m.store.Token(id)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := kernel.NewServer(rec.Endpoint.URL, token)
+	if err != nil {
+		return nil, err
+	}
+	k, err := srv.Connect(ctx, rec.KernelID)
+	if err != nil {
+		if errors.Is(err, kernel.ErrKernelNotFound) || errors.Is(err, kernel.ErrConnection) {
+			return nil, fmt.Errorf("session %s: its kernel cannot be reached (the sandbox may have stopped or timed out; `sena ls` shows its status, `sena down %s` cleans up): %w", id, id, err)
+		}
+		return nil, err
+	}
+	return &Session{Record: rec, m: m, srv: srv, k: k}, nil
+}
+
+// Close drops the kernel connection; the kernel keeps running.
+func (s *Session) Close() error { return s.k.Close() }
+
+// ExecOptions tune one execution.
+type ExecOptions struct {
+	// OnEvent sees each kernel output event as it arrives.
+	OnEvent func(kernel.Event)
+	// Timeout interrupts the kernel when it passes (0: none beyond ctx).
+	Timeout time.Duration
+}
+
+// Execution is the outcome of running one cell.
+type Execution struct {
+	Result    *kernel.ExecuteResult
+	Cell      *notebook.Cell
+	CellIndex int // position in the notebook, counting every cell
+	// ExitCode is the shell command's exit status in CLI sessions.
+	ExitCode int
+}
+
+// Execute runs code (a shell command in CLI sessions) and appends it, with
+// its outputs, to the notebook.
+func (s *Session) Execute(ctx context.Context, code string, opts *ExecOptions) (*Execution, error) {
+	return s.run(ctx, opts, func(nb *notebook.Notebook) (*notebook.Cell, error) {
+		return nb.AddCode(s.cellSource(code)), nil
+	}, code)
+}
+
+// EditCell replaces the source of the code cell at codeIndex (counting code
+// cells only; negative counts from the end), clears its outputs and runs it again.
+func (s *Session) EditCell(ctx context.Context, codeIndex int, code string, opts *ExecOptions) (*Execution, error) {
+	return s.run(ctx, opts, func(nb *notebook.Notebook) (*notebook.Cell, error) {
+		c, _, err := nb.CodeCellIndex(codeIndex)
+		if err != nil {
+			return nil, core.Errorf(core.ErrInvalidConfig, "%v", err)
+		}
+		c.Source = s.cellSource(code)
+		c.ClearOutputs()
+		return c, nil
+	}, code)
+}
+
+func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*notebook.Notebook) (*notebook.Cell, error), code string) (*Execution, error) {
+	if opts == nil {
+		opts = &ExecOptions{}
+	}
+	unlock, err := s.m.store.Lock(ctx, s.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	nb, err := s.loadNotebook()
+	if err != nil {
+		return nil, err
+	}
+	cell, err := pick(nb)
+	if err != nil {
+		return nil, err
+	}
+	if err := nb.WriteFile(s.m.store.NotebookPath(s.ID)); err != nil {
+		return nil, err
+	}
+	runCtx := ctx
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	saver := newThrottledSaver(nb, s.m.store.NotebookPath(s.ID))
+	res, execErr := s.k.Execute(runCtx, s.kernelCode(code), &kernel.ExecuteOptions{
+		StoreHistory: true,
+		OnEvent: func(ev kernel.Event) {
+			_ = nb.Apply(cell, ev.Type, ev.Content)
+			saver.changed()
+			if opts.OnEvent != nil {
+				opts.OnEvent(ev)
+			}
+		},
+	})
+	if res != nil && res.ExecutionCount > 0 {
+		cell.SetExecutionCount(res.ExecutionCount)
+	}
+	if err := s.m.saveNotebook(context.WithoutCancel(ctx), s.srv, s.Record, nb); err != nil && execErr == nil {
+		execErr = err
+	}
+	if execErr != nil {
+		return &Execution{Result: res, Cell: cell, CellIndex: indexOf(nb, cell)}, execErr
+	}
+	return &Execution{Result: res, Cell: cell, CellIndex: indexOf(nb, cell), ExitCode: s.exitCode(res)}, nil
+}
+
+// AddMarkdown appends a markdown cell and returns its notebook index.
+func (s *Session) AddMarkdown(ctx context.Context, text string) (int, error) {
+	unlock, err := s.m.store.Lock(ctx, s.ID)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	nb, err := s.loadNotebook()
+	if err != nil {
+		return 0, err
+	}
+	c := nb.AddMarkdown(text)
+	if err := s.m.saveNotebook(ctx, s.srv, s.Record, nb); err != nil {
+		return 0, err
+	}
+	return indexOf(nb, c), nil
+}
+
+// Notebook reads the session's notebook as last saved.
+func (s *Session) Notebook() (*notebook.Notebook, error) { return s.loadNotebook() }
+
+// Interrupt interrupts the running cell, if any.
+func (s *Session) Interrupt(ctx context.Context) error { return s.k.Interrupt(ctx) }
+
+// Restart restarts the kernel: its state is lost, the notebook is kept.
+func (s *Session) Restart(ctx context.Context) error {
+	if err := s.k.Restart(ctx); err != nil {
+		return err
+	}
+	return s.m.setupKernel(ctx, s.k, s.Skills)
+}
+
+func (s *Session) loadNotebook() (*notebook.Notebook, error) {
+	nb, err := notebook.ReadFile(s.m.store.NotebookPath(s.ID))
+	if err != nil {
+		return nil, fmt.Errorf("read the notebook of session %s: %w", s.ID, err)
+	}
+	return nb, nil
+}
+
+func indexOf(nb *notebook.Notebook, c *notebook.Cell) int {
+	for i, x := range nb.Cells {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// cellSource is what the notebook shows: in CLI sessions a %%sh cell, which
+// re-runs the same command when the notebook is opened in Jupyter.
+func (s *Session) cellSource(code string) string {
+	if s.Mode == core.ModeCLI {
+		return "%%sh\n" + code
+	}
+	return code
+}
+
+// kernelCode is what the kernel runs. Shell commands go through a small
+// runner that streams both pipes and reports the exit status as an error.
+func (s *Session) kernelCode(code string) string {
+	if s.Mode != core.ModeCLI {
+		return code
+	}
+	return fmt.Sprintf(shellRunner, strconv.Quote(code))
+}
+
+const shellRunner = `def __sena_sh(cmd):
+    import subprocess, sys, threading
+    p = subprocess.Popen(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    def pump(src, dst):
+        for line in iter(src.readline, b""):
+            dst.write(line.decode(errors="replace")); dst.flush()
+    t = threading.Thread(target=pump, args=(p.stderr, sys.stderr)); t.start()
+    pump(p.stdout, sys.stdout); t.join()
+    if p.wait() != 0:
+        raise subprocess.CalledProcessError(p.returncode, cmd)
+__sena_sh(%s)
+del __sena_sh`
+
+// exitCode maps a CLI session's result to the shell command's exit status.
+func (s *Session) exitCode(res *kernel.ExecuteResult) int {
+	if res == nil || res.Status == "ok" {
+		return 0
+	}
+	if s.Mode == core.ModeCLI && res.EName == "CalledProcessError" {
+		// "Command '...' returned non-zero exit status 3."
+		f := strings.Fields(strings.TrimSuffix(res.EValue, "."))
+		if n, err := strconv.Atoi(f[len(f)-1]); err == nil {
+			if n < 0 { // killed by a signal, as the shell reports it
+				return 128 - n
+			}
+			return n
+		}
+	}
+	return 1
+}

@@ -1,0 +1,68 @@
+package session
+
+import (
+	"context"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/sena-labs/sena/core"
+)
+
+// ModelFetcher downloads a model into a Hugging Face cache on the host.
+type ModelFetcher interface {
+	// Fetch returns the snapshot directory and commit of name@revision,
+	// downloading what the cache lacks, and the cache root it lives under.
+	Fetch(ctx context.Context, name, revision string) (snapshot, commit, cacheDir string, err error)
+}
+
+// sandboxModelCache is where container sandboxes see the host's model cache.
+const sandboxModelCache = "/sena/hf-cache"
+
+// prepareModels makes each model reachable in the sandbox and sets its
+// MODEL_<NAME>_PATH. Host providers get the host's cache (shared or mounted
+// read-only); others (Modal) receive spec.Models and fetch on their side.
+func (m *Manager) prepareModels(ctx context.Context, cfg *core.SandboxConfig, info *core.ProviderInfo, spec *core.SandboxSpec) ([]Model, error) {
+	if len(cfg.Models) == 0 {
+		return nil, nil
+	}
+	caps := info.Capabilities
+	if !caps.SharesHostFS && !caps.HostMounts {
+		var out []Model
+		for _, mc := range cfg.Models {
+			out = append(out, Model{Name: mc.Name, Revision: mc.Revision, EnvVar: core.ModelEnvVar(mc.Name)})
+		}
+		return out, nil // the provider sets the paths
+	}
+	if m.Models == nil {
+		return nil, core.Errorf(core.ErrUnsupported, "this sena cannot download models (no model fetcher configured)")
+	}
+	var out []Model
+	mounted := map[string]bool{}
+	for _, mc := range cfg.Models {
+		m.progress("fetching model %s", mc.Name)
+		snap, commit, cacheDir, err := m.Models.Fetch(ctx, mc.Name, mc.Revision)
+		if err != nil {
+			return nil, err
+		}
+		p := snap
+		if !caps.SharesHostFS {
+			rel, err := filepath.Rel(cacheDir, snap)
+			if err != nil || strings.HasPrefix(rel, "..") {
+				return nil, core.Errorf(core.ErrInvalidConfig, "model %s: snapshot %s is outside its cache %s", mc.Name, snap, cacheDir)
+			}
+			p = path.Join(sandboxModelCache, filepath.ToSlash(rel))
+			if !mounted[cacheDir] {
+				spec.Mounts = append(spec.Mounts, core.Mount{Source: cacheDir, Target: sandboxModelCache, ReadOnly: true})
+				mounted[cacheDir] = true
+			}
+		}
+		if spec.Env == nil {
+			spec.Env = map[string]string{}
+		}
+		v := core.ModelEnvVar(mc.Name)
+		spec.Env[v] = p
+		out = append(out, Model{Name: mc.Name, Revision: mc.Revision, Commit: commit, EnvVar: v, Path: p})
+	}
+	return out, nil
+}

@@ -1,0 +1,93 @@
+// Package session is Sena's session model: it brings sandboxes up through a
+// core.Provider, keeps their records in a Store, runs code in their kernels
+// through the one kernel client, and records every execution in a notebook.
+package session
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/url"
+	"time"
+
+	"github.com/sena-labs/sena/core"
+)
+
+// Record is everything a later sena process needs to use a session. It holds
+// no secret: the Jupyter token is derived from the store's key when needed,
+// and secrets are kept by name only.
+type Record struct {
+	ID        string             `json:"id"`
+	Provider  string             `json:"provider"`
+	Mode      core.Mode          `json:"mode"`
+	State     string             `json:"state"` // starting | ready
+	Handle    core.Handle        `json:"handle"`
+	Endpoint  core.Endpoint      `json:"endpoint"`
+	KernelID  string             `json:"kernel_id,omitempty"`
+	Notebook  string             `json:"notebook"`     // path inside the sandbox, relative to the Jupyter root
+	UI        string             `json:"ui,omitempty"` // "lab" when the server serves JupyterLab
+	Config    core.SandboxConfig `json:"config"`
+	Models    []Model            `json:"models,omitempty"`
+	Skills    []Skill            `json:"skills,omitempty"`
+	CreatedAt time.Time          `json:"created_at"`
+}
+
+// Record states.
+const (
+	StateStarting = "starting"
+	StateReady    = "ready"
+)
+
+// Model is a model made available in the session.
+type Model struct {
+	Name     string `json:"name"`
+	Revision string `json:"revision,omitempty"`
+	Commit   string `json:"commit,omitempty"`
+	EnvVar   string `json:"env_var"`
+	Path     string `json:"path"` // inside the sandbox
+}
+
+// Skill is a workspace skill copied into the sandbox, as agents see it.
+type Skill struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Path        string `json:"path"` // inside the sandbox, relative to the Jupyter root
+}
+
+// newID returns a short random session id, usable as a file and backend name.
+func newID() string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return "s" + hex.EncodeToString(b)
+}
+
+// Token is the session's Jupyter token, derived from the store's key so it is
+// never written to a state file.
+func (s *Store) Token(id string) (string, error) {
+	k, err := s.key()
+	if err != nil {
+		return "", err
+	}
+	m := hmac.New(sha256.New, k)
+	m.Write([]byte("jupyter-token:" + id))
+	return hex.EncodeToString(m.Sum(nil)), nil
+}
+
+// JupyterURL is the URL a researcher opens: the notebook in JupyterLab (or
+// the classic tree on servers without lab), token included.
+func JupyterURL(base, token, notebook string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	if notebook != "" {
+		u = u.JoinPath("lab", "tree", notebook)
+	}
+	q := u.Query()
+	q.Set("token", token)
+	u.RawQuery = q.Encode()
+	return u.String()
+}

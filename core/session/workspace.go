@@ -1,0 +1,256 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/core/kernel"
+	"gopkg.in/yaml.v3"
+)
+
+// Where workspace files land, relative to the sandbox's Jupyter root.
+const (
+	libDir    = "lib"
+	skillsDir = "skills"
+	// maxWorkspaceBytes keeps workspaces to code: data and weights belong
+	// in models or mounts, not in every sandbox's start-up.
+	maxWorkspaceBytes = 64 << 20
+)
+
+// BuiltinSkills are the skills shipped with Sena, found by bare name
+// (`--skill steering`). cmd/sena sets it; nil means none.
+var BuiltinSkills fs.FS
+
+// workspace is a Workspace resolved into files for the sandbox.
+type workspace struct {
+	files    map[string][]byte
+	skills   []Skill
+	initCode string
+	size     int
+}
+
+func prepareWorkspace(cfg *core.Workspace) (*workspace, error) {
+	ws := &workspace{files: map[string][]byte{}, initCode: cfg.InitCode}
+	for _, lib := range cfg.Libraries {
+		if err := ws.addLibrary(lib); err != nil {
+			return nil, err
+		}
+	}
+	seen := map[string]bool{}
+	for _, s := range cfg.Skills {
+		sk, err := ws.addSkill(s)
+		if err != nil {
+			return nil, err
+		}
+		if seen[sk.Name] {
+			return nil, core.Errorf(core.ErrInvalidConfig, "skill %s is given twice", sk.Name)
+		}
+		seen[sk.Name] = true
+		ws.skills = append(ws.skills, sk)
+	}
+	return ws, nil
+}
+
+func (ws *workspace) addLibrary(lib core.Library) error {
+	switch {
+	case lib.Code != "":
+		name := lib.Name
+		if name == "" {
+			return core.Errorf(core.ErrInvalidConfig, "inline library code needs a name, such as helpers.py")
+		}
+		if !safeName(name) || !strings.HasSuffix(name, ".py") {
+			return core.Errorf(core.ErrInvalidConfig, "library name %q: use a plain module file name such as helpers.py", name)
+		}
+		return ws.add(path.Join(libDir, name), []byte(lib.Code))
+	case lib.Path == "":
+		return core.Errorf(core.ErrInvalidConfig, "a library needs a path (a .py file or a package directory) or inline code")
+	}
+	st, err := os.Stat(lib.Path)
+	if err != nil {
+		return core.Errorf(core.ErrInvalidConfig, "library %s: %v", lib.Path, err)
+	}
+	base := filepath.Base(filepath.Clean(lib.Path))
+	if !st.IsDir() {
+		if !strings.HasSuffix(base, ".py") {
+			return core.Errorf(core.ErrInvalidConfig, "library %s: a library file must be a .py module", lib.Path)
+		}
+		data, err := os.ReadFile(lib.Path)
+		if err != nil {
+			return err
+		}
+		return ws.add(path.Join(libDir, base), data)
+	}
+	if _, err := os.Stat(filepath.Join(lib.Path, "__init__.py")); err != nil {
+		return core.Errorf(core.ErrInvalidConfig, "library %s: a library directory must be a Python package (with __init__.py)", lib.Path)
+	}
+	return ws.addTree(os.DirFS(lib.Path), lib.Path, path.Join(libDir, base))
+}
+
+func (ws *workspace) addSkill(ref string) (Skill, error) {
+	var fsys fs.FS
+	var where string
+	if st, err := os.Stat(ref); err == nil && st.IsDir() {
+		fsys, where = os.DirFS(ref), ref
+	} else if BuiltinSkills != nil && safeName(ref) {
+		sub, err := fs.Sub(BuiltinSkills, ref)
+		if err == nil {
+			if _, err := fs.Stat(sub, "SKILL.md"); err == nil {
+				fsys, where = sub, "built-in skill "+ref
+			}
+		}
+	}
+	if fsys == nil {
+		return Skill{}, core.Errorf(core.ErrInvalidConfig, "skill %q: no such directory and no built-in skill of that name (`sena skills` lists them)", ref)
+	}
+	md, err := fs.ReadFile(fsys, "SKILL.md")
+	if err != nil {
+		return Skill{}, core.Errorf(core.ErrInvalidConfig, "skill %s has no SKILL.md: a skill is a directory with a SKILL.md describing it", where)
+	}
+	name, desc, err := ParseSkillFile(md)
+	if err != nil {
+		return Skill{}, core.Errorf(core.ErrInvalidConfig, "skill %s: %v", where, err)
+	}
+	if name == "" {
+		name = filepath.Base(filepath.Clean(ref))
+	}
+	if !safeName(name) {
+		return Skill{}, core.Errorf(core.ErrInvalidConfig, "skill %s: name %q must be a plain directory name", where, name)
+	}
+	dest := path.Join(skillsDir, name)
+	if err := ws.addTree(fsys, where, dest); err != nil {
+		return Skill{}, err
+	}
+	return Skill{Name: name, Description: desc, Path: dest}, nil
+}
+
+// ParseSkillFile reads the YAML front matter of a SKILL.md (name, description).
+func ParseSkillFile(md []byte) (name, description string, err error) {
+	text := strings.TrimLeft(string(md), "\ufeff")
+	rest, ok := strings.CutPrefix(text, "---\n")
+	if !ok {
+		return "", "", fmt.Errorf("SKILL.md must start with YAML front matter (---, name:, description:, ---)")
+	}
+	front, _, ok := strings.Cut(rest, "\n---")
+	if !ok {
+		return "", "", fmt.Errorf("SKILL.md front matter is not closed with ---")
+	}
+	var meta struct {
+		Name        string `yaml:"name"`
+		Description string `yaml:"description"`
+	}
+	if err := yaml.Unmarshal([]byte(front), &meta); err != nil {
+		return "", "", fmt.Errorf("SKILL.md front matter: %v", err)
+	}
+	if strings.TrimSpace(meta.Description) == "" {
+		return "", "", fmt.Errorf("SKILL.md needs a description: agents choose skills by it")
+	}
+	return meta.Name, strings.TrimSpace(meta.Description), nil
+}
+
+// addTree copies a directory, refusing symlinks (they could reach outside
+// it) and skipping caches.
+func (ws *workspace) addTree(fsys fs.FS, where, dest string) error {
+	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "__pycache__" || (strings.HasPrefix(d.Name(), ".") && p != ".")) {
+			return fs.SkipDir
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return core.Errorf(core.ErrInvalidConfig, "%s: %s is a symlink; workspace trees must hold plain files so nothing outside them is copied", where, p)
+		}
+		if d.IsDir() || !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		return ws.add(path.Join(dest, p), data)
+	})
+}
+
+func (ws *workspace) add(p string, data []byte) error {
+	if _, dup := ws.files[p]; dup {
+		return core.Errorf(core.ErrInvalidConfig, "two workspace entries both write %s", p)
+	}
+	ws.size += len(data)
+	if ws.size > maxWorkspaceBytes {
+		return core.Errorf(core.ErrInvalidConfig, "the workspace is over %d MiB: put data and weights in models or mounts, not libraries", maxWorkspaceBytes>>20)
+	}
+	ws.files[p] = data
+	return nil
+}
+
+func safeName(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, `/\`) && !strings.HasPrefix(s, ".")
+}
+
+// setupCode puts the workspace on sys.path, run silently after each kernel
+// (re)start so libraries and skills import as plain modules.
+func setupCode(skills []Skill) string {
+	paths := []string{libDir}
+	for _, s := range skills {
+		paths = append(paths, s.Path)
+	}
+	var quoted []string
+	for _, p := range paths {
+		quoted = append(quoted, strconv.Quote(p))
+	}
+	return "import os as _o, sys as _s\n" +
+		"for _p in [" + strings.Join(quoted, ", ") + "]:\n" +
+		"    _p = _o.path.abspath(_p)\n" +
+		"    _s.path.insert(0, _p) if _p not in _s.path else None\n" +
+		"del _o, _s, _p\n"
+}
+
+// setupKernel runs the workspace setup without recording it in the notebook.
+func (m *Manager) setupKernel(ctx context.Context, k *kernel.Kernel, skills []Skill) error {
+	res, err := k.Execute(ctx, setupCode(skills), &kernel.ExecuteOptions{Silent: true})
+	if err != nil {
+		return fmt.Errorf("prepare the kernel: %w", err)
+	}
+	if res.Status != "ok" {
+		return fmt.Errorf("prepare the kernel: %s: %s", res.EName, res.EValue)
+	}
+	return nil
+}
+
+// initKernel prepares a new session's kernel and runs the workspace's init
+// code once, as the notebook's first cell so the experiment shows it.
+func (m *Manager) initKernel(ctx context.Context, k *kernel.Kernel, rec *Record, ws *workspace) error {
+	if err := m.setupKernel(ctx, k, ws.skills); err != nil {
+		return err
+	}
+	if strings.TrimSpace(ws.initCode) == "" {
+		return nil
+	}
+	// Init code is Python even in CLI sessions.
+	pyRec := *rec
+	pyRec.Mode = core.ModeNotebook
+	s := &Session{Record: &pyRec, m: m, k: k}
+	token, err := m.store.Token(rec.ID)
+	if err != nil {
+		return err
+	}
+	if s.srv, err = kernel.NewServer(rec.Endpoint.URL, token); err != nil {
+		return err
+	}
+	m.progress("running init code")
+	ex, err := s.Execute(ctx, ws.initCode, nil)
+	if err != nil {
+		return fmt.Errorf("init code: %w", err)
+	}
+	if ex.Result.Status != "ok" {
+		return core.Errorf(core.ErrInvalidConfig, "init code raised %s: %s (the notebook %s shows the traceback)", ex.Result.EName, ex.Result.EValue, m.store.NotebookPath(rec.ID))
+	}
+	return nil
+}
