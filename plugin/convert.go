@@ -18,11 +18,12 @@ func infoToProto(i *core.ProviderInfo) *pb.GetInfoResponse {
 		Version:     i.Version,
 		Description: i.Description,
 		Capabilities: &pb.Capabilities{
-			GpuKinds:   c.GPUKinds,
-			MaxGpus:    int64(c.MaxGPUs),
-			Images:     c.Images,
-			PythonPath: c.PythonPath,
-			HostMounts: c.HostMounts,
+			GpuKinds:     c.GPUKinds,
+			MaxGpus:      int64(c.MaxGPUs),
+			Images:       c.Images,
+			PythonPath:   c.PythonPath,
+			HostMounts:   c.HostMounts,
+			SharesHostFs: c.SharesHostFS,
 		},
 	}
 }
@@ -34,11 +35,12 @@ func infoFromProto(r *pb.GetInfoResponse) *core.ProviderInfo {
 		Version:     r.GetVersion(),
 		Description: r.GetDescription(),
 		Capabilities: core.Capabilities{
-			GPUKinds:   c.GetGpuKinds(),
-			MaxGPUs:    int(c.GetMaxGpus()),
-			Images:     c.GetImages(),
-			PythonPath: c.GetPythonPath(),
-			HostMounts: c.GetHostMounts(),
+			GPUKinds:     c.GetGpuKinds(),
+			MaxGPUs:      int(c.GetMaxGpus()),
+			Images:       c.GetImages(),
+			PythonPath:   c.GetPythonPath(),
+			HostMounts:   c.GetHostMounts(),
+			SharesHostFS: c.GetSharesHostFs(),
 		},
 	}
 }

@@ -81,6 +81,14 @@ func (c *Client) callError(ctx context.Context, method string, err error) error 
 	if perr := providerError(st); perr != nil {
 		return perr
 	}
+	if _, hasDeadline := ctx.Deadline(); hasDeadline && (st.Code() == codes.Canceled || st.Code() == codes.DeadlineExceeded) {
+		// The plugin side enforces the caller's deadline too, and may give up
+		// a moment before the caller's own context ends.
+		select {
+		case <-ctx.Done():
+		case <-time.After(exitGrace):
+		}
+	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		when := "before the call was cancelled"
 		if errors.Is(ctxErr, context.DeadlineExceeded) {

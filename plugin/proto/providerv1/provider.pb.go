@@ -202,6 +202,7 @@ type Capabilities struct {
 	Images        bool                   `protobuf:"varint,3,opt,name=images,proto3" json:"images,omitempty"`
 	PythonPath    bool                   `protobuf:"varint,4,opt,name=python_path,json=pythonPath,proto3" json:"python_path,omitempty"`
 	HostMounts    bool                   `protobuf:"varint,5,opt,name=host_mounts,json=hostMounts,proto3" json:"host_mounts,omitempty"`
+	SharesHostFs  bool                   `protobuf:"varint,6,opt,name=shares_host_fs,json=sharesHostFs,proto3" json:"shares_host_fs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -267,6 +268,13 @@ func (x *Capabilities) GetPythonPath() bool {
 func (x *Capabilities) GetHostMounts() bool {
 	if x != nil {
 		return x.HostMounts
+	}
+	return false
+}
+
+func (x *Capabilities) GetSharesHostFs() bool {
+	if x != nil {
+		return x.SharesHostFs
 	}
 	return false
 }
@@ -1345,7 +1353,7 @@ const file_provider_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12 \n" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x12B\n" +
-	"\fcapabilities\x18\x04 \x01(\v2\x1e.sena.provider.v1.CapabilitiesR\fcapabilities\"\xa0\x01\n" +
+	"\fcapabilities\x18\x04 \x01(\v2\x1e.sena.provider.v1.CapabilitiesR\fcapabilities\"\xc6\x01\n" +
 	"\fCapabilities\x12\x1b\n" +
 	"\tgpu_kinds\x18\x01 \x03(\tR\bgpuKinds\x12\x19\n" +
 	"\bmax_gpus\x18\x02 \x01(\x03R\amaxGpus\x12\x16\n" +
@@ -1353,7 +1361,8 @@ const file_provider_proto_rawDesc = "" +
 	"\vpython_path\x18\x04 \x01(\bR\n" +
 	"pythonPath\x12\x1f\n" +
 	"\vhost_mounts\x18\x05 \x01(\bR\n" +
-	"hostMounts\"/\n" +
+	"hostMounts\x12$\n" +
+	"\x0eshares_host_fs\x18\x06 \x01(\bR\fsharesHostFs\"/\n" +
 	"\x03GPU\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\"T\n" +
