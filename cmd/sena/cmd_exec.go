@@ -35,7 +35,7 @@ var execCommand = &cli.Command{
 			return err
 		}
 		defer s.Close()
-		p := &outputPrinter{stdout: c.App.Writer, stderr: c.App.ErrWriter, quiet: e.json}
+		p := &outputPrinter{stdout: c.App.Writer, stderr: c.App.ErrWriter, quiet: e.json, skipError: s.IsExitStatus}
 		ex, err := s.Execute(c.Context, code, &session.ExecOptions{OnEvent: p.event, Timeout: c.Duration("timeout")})
 		if err != nil {
 			return err
@@ -94,6 +94,7 @@ type execOutput struct {
 type outputPrinter struct {
 	stdout, stderr io.Writer
 	quiet          bool
+	skipError      func(ename string) bool
 }
 
 func (p *outputPrinter) event(ev kernel.Event) {
@@ -116,7 +117,7 @@ func (p *outputPrinter) event(ev kernel.Event) {
 			EValue    string   `json:"evalue"`
 			Traceback []string `json:"traceback"`
 		}
-		if json.Unmarshal(ev.Content, &e) != nil {
+		if json.Unmarshal(ev.Content, &e) != nil || p.skipError(e.EName) {
 			return
 		}
 		text := strings.Join(e.Traceback, "\n")

@@ -201,7 +201,8 @@ func (s *Session) cellSource(code string) string {
 }
 
 // kernelCode is what the kernel runs. Shell commands go through a small
-// runner that streams both pipes and reports the exit status as an error.
+// runner that streams both pipes and reports a failing exit status as
+// SystemExit, which IPython shows as one short line, not a traceback.
 func (s *Session) kernelCode(code string) string {
 	if s.Mode != core.ModeCLI {
 		return code
@@ -210,32 +211,36 @@ func (s *Session) kernelCode(code string) string {
 }
 
 const shellRunner = `def __sena_sh(cmd):
-    import subprocess, sys, threading
+    import subprocess, sys, threading, warnings
+    warnings.filterwarnings("ignore", message="To exit: use")
     p = subprocess.Popen(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     def pump(src, dst):
         for line in iter(src.readline, b""):
             dst.write(line.decode(errors="replace")); dst.flush()
     t = threading.Thread(target=pump, args=(p.stderr, sys.stderr)); t.start()
     pump(p.stdout, sys.stdout); t.join()
-    if p.wait() != 0:
-        raise subprocess.CalledProcessError(p.returncode, cmd)
+    rc = p.wait()
+    if rc != 0:
+        raise SystemExit(rc if rc > 0 else 128 - rc)
 __sena_sh(%s)
 del __sena_sh`
 
-// exitCode maps a CLI session's result to the shell command's exit status.
+// exitCode maps a result to an exit status: the shell command's own in CLI
+// sessions, 1 for any other error.
 func (s *Session) exitCode(res *kernel.ExecuteResult) int {
 	if res == nil || res.Status == "ok" {
 		return 0
 	}
-	if s.Mode == core.ModeCLI && res.EName == "CalledProcessError" {
-		// "Command '...' returned non-zero exit status 3."
-		f := strings.Fields(strings.TrimSuffix(res.EValue, "."))
-		if n, err := strconv.Atoi(f[len(f)-1]); err == nil {
-			if n < 0 { // killed by a signal, as the shell reports it
-				return 128 - n
-			}
+	if s.Mode == core.ModeCLI && res.EName == "SystemExit" {
+		if n, err := strconv.Atoi(strings.TrimSpace(res.EValue)); err == nil && n > 0 && n < 256 {
 			return n
 		}
 	}
 	return 1
+}
+
+// IsExitStatus reports whether an error output only carries a CLI
+// command's exit status (nothing for a user to read).
+func (s *Session) IsExitStatus(ename string) bool {
+	return s.Mode == core.ModeCLI && ename == "SystemExit"
 }
