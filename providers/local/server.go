@@ -68,6 +68,7 @@ func (l *launch) start(ctx context.Context, logger *slog.Logger) (state, error) 
 	// A session of its own: the server outlives this process, survives its
 	// terminal hanging up, and leads a process group Destroy can signal.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	started := time.Now()
 	err = cmd.Start()
 	logf.Close()
 	if err != nil {
@@ -88,6 +89,9 @@ func (l *launch) start(ctx context.Context, logger *slog.Logger) (state, error) 
 	if err := waitReady(ctx, s, l.token, exited); err != nil {
 		stop(s.proc(), exited)
 		if errors.Is(err, errExited) {
+			if l.timeout > 0 && time.Since(started) >= l.timeout {
+				return state{}, core.Errorf(core.ErrInvalidConfig, "jupyter_server did not start within the sandbox timeout (%s); give a longer --timeout", l.timeout)
+			}
 			log := readTail(l.logPath)
 			if strings.Contains(log, "already in use") {
 				return state{}, fmt.Errorf("%w: %s", errPortTaken, lastLine(log))
