@@ -1,5 +1,8 @@
 // Package nbtest checks, in tests, that notebooks Sena writes are valid
 // nbformat 4.5 by the reference implementation, Python's nbformat.
+//
+// Each interpreter runs as one long-lived worker per test binary, because
+// importing nbformat can take over a second.
 package nbtest
 
 import (
@@ -10,35 +13,30 @@ import (
 	"testing"
 )
 
-// validateScript validates argv[1] strictly: exactly nbformat 4.5, the 4.5
-// schema, and unique cell ids. It loads the raw JSON instead of calling
-// nbformat.read, which would repair duplicate ids and hide them.
-const validateScript = `
-import json, sys, warnings
-import nbformat
-warnings.simplefilter("error")
-with open(sys.argv[1], encoding="utf-8") as f:
-    d = json.load(f)
-v = (d.get("nbformat"), d.get("nbformat_minor"))
-if v != (4, 5):
-    sys.exit("nbformat %r.%r, want 4.5" % v)
-ids = [c.get("id") for c in d.get("cells", [])]
-dups = sorted({i for i in ids if ids.count(i) > 1}, key=str)
-if dups:
-    sys.exit("duplicate cell ids: %r" % dups)
-nbformat.validate(nbformat.from_dict(d), version=4, version_minor=5)
-`
-
 // Validate fails t unless the notebook at path is valid nbformat 4.5
-// according to Python's nbformat, with unique cell ids. Without a Python
-// that has nbformat it skips, or fails when the CI environment variable is
-// set, since CI must run every check.
+// according to Python's nbformat: exactly version 4.5, the 4.5 schema, and
+// unique cell ids (checked on the raw JSON, since nbformat.read silently
+// repairs duplicates). Without a Python that has nbformat it skips, or fails
+// when the CI environment variable is set, since CI must run every check.
 func Validate(t testing.TB, path string) {
 	t.Helper()
-	py := Python(t)
-	out, err := exec.Command(py, "-c", validateScript, path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s is not a valid nbformat 4.5 notebook (%s, %v):\n%s", path, py, err, out)
+	ValidateWith(t, Python(t), path)
+}
+
+// ValidateWith is Validate with a given interpreter, one of Pythons.
+func ValidateWith(t testing.TB, python, path string) {
+	t.Helper()
+	if err := call(python, "validate", path, ""); err != nil {
+		t.Fatalf("%s is not a valid nbformat 4.5 notebook (%s):\n%v", path, python, err)
+	}
+}
+
+// Rewrite reads the notebook at in with python's nbformat.read(in, 4) and
+// writes it to out with nbformat.write: the reference for canonical bytes.
+func Rewrite(t testing.TB, python, in, out string) {
+	t.Helper()
+	if err := call(python, "rewrite", in, out); err != nil {
+		t.Fatalf("%s: nbformat could not rewrite %s: %v", python, in, err)
 	}
 }
 
