@@ -25,8 +25,8 @@ func WriteSafetensors(tensors map[string]Tensor) []byte {
 	sort.Strings(names)
 
 	type entry struct {
-		Dtype   string  `json:"dtype"`
-		Shape   []int   `json:"shape"`
+		Dtype   string   `json:"dtype"`
+		Shape   []int    `json:"shape"`
 		Offsets [2]int64 `json:"data_offsets"`
 	}
 	header := map[string]any{"__metadata__": map[string]string{"format": "pt"}}
