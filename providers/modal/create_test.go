@@ -233,4 +233,3 @@ func TestSecretsStayOutOfRequestsAndLogs(t *testing.T) {
 		}
 	}
 }
-
