@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from hf_internals import decoder_layers, encode, hidden_of, layer_hooks, model_device, padding, with_hidden
+from hf_internals import decoder_layers, encode, forward_inputs, hidden_of, layer_hooks, model_device, padding, with_hidden
 
 
 @dataclass
@@ -67,8 +67,8 @@ def patch(model, tokenizer, clean, corrupted, correct, incorrect, layers=None, p
         return lambda module, args, output: cache.__setitem__(i, hidden_of(output))
 
     with layer_hooks(model, {i: keep(i) for i in layers}):
-        clean_diff = _diff(model(**clean_ids).logits, good, bad).item()
-    corrupted_diff = _diff(model(**corrupt_ids).logits, good, bad).item()
+        clean_diff = _diff(model(**forward_inputs(model, clean_ids)).logits, good, bad).item()
+    corrupted_diff = _diff(model(**forward_inputs(model, corrupt_ids)).logits, good, bad).item()
 
     rows = torch.arange(len(positions))
     cols = torch.tensor(positions)
@@ -82,5 +82,5 @@ def patch(model, tokenizer, clean, corrupted, correct, incorrect, layers=None, p
             return with_hidden(output, h)
 
         with layer_hooks(model, {layer: put}):
-            grid.append(_diff(model(**batch).logits, good, bad))
+            grid.append(_diff(model(**forward_inputs(model, batch)).logits, good, bad))
     return PatchResult(layers, positions, torch.stack(grid), clean_diff, corrupted_diff)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from hf_internals import encode, hidden_of, layer_hooks, model_device, padding, resolve_layer
+from hf_internals import encode, forward_inputs, hidden_of, layer_hooks, model_device, padding, resolve_layer
 
 
 def _select(h: torch.Tensor, real: torch.Tensor, positions):
@@ -57,7 +57,7 @@ def extract(model, tokenizer, prompts, layers, positions="last", batch_size: int
     with padding(tokenizer), layer_hooks(model, {i: capture(i) for i in set(idx)}):
         for start in range(0, len(batch), batch_size):
             enc = encode(tokenizer, batch[start : start + batch_size], model_device(model))
-            model(**enc)
+            model(**forward_inputs(model, enc))
             for row, mask in enumerate(enc["attention_mask"]):
                 real = mask.nonzero().squeeze(-1).to(captured[idx[0]].device)
                 for layer, i in zip(wanted, idx):

@@ -7,6 +7,7 @@ unembedding, and how a layer's output carries its hidden state.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from typing import Callable, Iterator
 
 import torch
@@ -168,3 +169,15 @@ def encode(tokenizer, prompts, device=None) -> dict[str, torch.Tensor]:
             ids.append(tokenizer(text, add_special_tokens=False)["input_ids"])
     batch = tokenizer.pad({"input_ids": ids}, return_tensors="pt")
     return {k: v.to(device) if device is not None else v for k, v in batch.items()}
+
+
+def forward_inputs(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Add padding-aware position ids (as ``generate`` does) when the model takes them.
+
+    Without them a left-padded row's real tokens would sit at shifted positions, which
+    changes the output of models with absolute position embeddings such as GPT-2.
+    """
+    if "position_ids" not in inspect.signature(unwrap(model).forward).parameters:
+        return batch
+    positions = (batch["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
+    return {**batch, "position_ids": positions}
