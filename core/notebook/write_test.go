@@ -116,9 +116,9 @@ func TestMarshalStripsTransientMetadata(t *testing.T) {
 
 func TestMarshalRejectsInvalid(t *testing.T) {
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(nb *Notebook)
-		want  string
+		want   string
 	}{
 		{"bad id", func(nb *Notebook) { nb.Cells[0].ID = "a b" }, "id"},
 		{"empty id", func(nb *Notebook) { nb.Cells[0].ID = "" }, "id"},
