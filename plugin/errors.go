@@ -74,14 +74,23 @@ func providerError(st *status.Status) error {
 const exitGrace = 2 * time.Second
 
 // callError explains why method failed on the host: the provider's own error
-// when it sent one, else the caller's deadline, a crashed plugin, or a broken
-// connection, each wrapping core.ErrPluginFailed.
+// when it sent one, else the caller's context ending, a crashed plugin, or a
+// broken connection, each wrapping core.ErrPluginFailed.
+//
+// When the caller's context ends, the result is the same whether the
+// provider answered with ctx.Err() or did not answer at all (which of the two
+// reaches the host first is a race): it wraps both core.ErrPluginFailed and
+// the context's error, so callers test errors.Is(err, context.Canceled) to
+// tell their own cancellation apart.
 func (c *Client) callError(ctx context.Context, method string, err error) error {
 	st := status.Convert(err)
-	if perr := providerError(st); perr != nil {
+	perr := providerError(st)
+	ctxKind := errors.Is(perr, context.Canceled) || errors.Is(perr, context.DeadlineExceeded) ||
+		perr == nil && (st.Code() == codes.Canceled || st.Code() == codes.DeadlineExceeded)
+	if perr != nil && !ctxKind {
 		return perr
 	}
-	if _, hasDeadline := ctx.Deadline(); hasDeadline && (st.Code() == codes.Canceled || st.Code() == codes.DeadlineExceeded) {
+	if _, hasDeadline := ctx.Deadline(); ctxKind && hasDeadline {
 		// The plugin side enforces the caller's deadline too, and may give up
 		// a moment before the caller's own context ends.
 		select {
@@ -95,6 +104,9 @@ func (c *Client) callError(ctx context.Context, method string, err error) error 
 			when = "before its deadline"
 		}
 		return &failure{msg: fmt.Sprintf("%s did not answer %s %s", c.describe(), method, when), cause: ctxErr}
+	}
+	if perr != nil {
+		return perr // the provider's own timeout, not the caller's
 	}
 	select {
 	case <-c.done.Done():
