@@ -56,7 +56,7 @@ func (c Capabilities) CheckGPU(provider string, g GPU) error {
 		return nil
 	}
 	if len(c.GPUKinds) == 0 {
-		return Errorf(ErrUnsupported, "provider %s offers no GPUs; drop --gpu or choose a provider with GPUs", provider)
+		return Errorf(ErrUnsupported, "provider %s has no %s GPU: it found no GPUs; drop --gpu to run on CPU, or choose a provider with GPUs (`sena providers`)", provider, g.Kind)
 	}
 	for _, k := range c.GPUKinds {
 		if strings.EqualFold(k, g.Kind) {

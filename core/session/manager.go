@@ -54,7 +54,7 @@ func (m *Manager) progress(format string, args ...any) {
 // Up brings a sandbox up, starts its kernel and prepares its notebook. It
 // returns once the kernel answers. On any failure, and when ctx is cancelled
 // (Ctrl-C), everything it created is destroyed and the record removed.
-func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (rec *Record, err error) {
+func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (_ *Record, err error) {
 	if cfg.Provider == "" {
 		cfg.Provider = "local"
 	}
@@ -78,7 +78,7 @@ func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (rec *Record,
 		return nil, err
 	}
 
-	rec = &Record{
+	rec := &Record{
 		ID: newID(), Provider: cfg.Provider, Mode: cfg.Mode, State: StateStarting,
 		Notebook: "", Config: *cfg, CreatedAt: time.Now().UTC(),
 	}
