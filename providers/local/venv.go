@@ -123,7 +123,8 @@ func buildVenv(ctx context.Context, dir string, v venvSpec, progress func(string
 	tool := "pip"
 	if uv, err := exec.LookPath("uv"); err == nil {
 		tool = "uv"
-		create := []string{uv, "venv", "--quiet", "--python", v.Base}
+		// --seed: kernels need pip for %pip install, as in a venv-module build.
+		create := []string{uv, "venv", "--quiet", "--seed", "--python", v.Base}
 		if v.SystemSite {
 			create = append(create, "--system-site-packages")
 		}
