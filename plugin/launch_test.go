@@ -18,38 +18,48 @@ import (
 	"github.com/sena-labs/sena/plugin/internal/fakeprovider"
 )
 
-// binDir holds the test plugins built by TestMain, as sena-provider-NAME.
-var binDir string
+// The test plugins are built once, on first use, into binDir as
+// sena-provider-NAME; TestMain removes them.
+var (
+	binDir   string
+	buildErr error
+	build    sync.Once
+)
 
 func TestMain(m *testing.M) {
-	code, err := runWithPlugins(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
 	}
 	os.Exit(code)
 }
 
-func runWithPlugins(m *testing.M) (int, error) {
+func buildPlugins() (string, error) {
 	dir, err := os.MkdirTemp("", "sena-plugin-test-")
 	if err != nil {
-		return 0, err
+		return "", err
 	}
-	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./internal/testplugins/...")
-	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("build test plugins: %v\n%s", err, out)
+	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./internal/testplugins/...")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return dir, fmt.Errorf("build test plugins: %v\n%s", err, out)
 	}
 	for _, name := range []string{"good", "panicky", "sleeper", "wrongcookie"} {
 		if err := os.Rename(filepath.Join(dir, name), filepath.Join(dir, plugin.FilePrefix+name)); err != nil {
-			return 0, err
+			return dir, err
 		}
 	}
-	binDir = dir
-	return m.Run(), nil
+	return dir, nil
 }
 
-func pluginPath(name string) string { return filepath.Join(binDir, plugin.FilePrefix+name) }
+// pluginPath is the path of the built test plugin NAME.
+func pluginPath(t *testing.T, name string) string {
+	t.Helper()
+	build.Do(func() { binDir, buildErr = buildPlugins() })
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, plugin.FilePrefix+name)
+}
 
 func launch(t *testing.T, path string, opts *plugin.LaunchOptions) *plugin.Client {
 	t.Helper()
@@ -64,7 +74,7 @@ func launch(t *testing.T, path string, opts *plugin.LaunchOptions) *plugin.Clien
 func TestLaunchedPluginServesEveryRPC(t *testing.T) {
 	t.Setenv(fakeprovider.EnvDescription, "from the host environment")
 	logs := &recorder{}
-	c := launch(t, pluginPath("good"), &plugin.LaunchOptions{Logger: slog.New(logs)})
+	c := launch(t, pluginPath(t, "good"), &plugin.LaunchOptions{Logger: slog.New(logs)})
 
 	info, err := c.Info(context.Background())
 	if err != nil {
@@ -74,8 +84,7 @@ func TestLaunchedPluginServesEveryRPC(t *testing.T) {
 		t.Errorf("Info.Description = %q: the host environment did not reach the plugin", info.Description)
 	}
 	t.Setenv(fakeprovider.EnvDescription, "") // checkScripted wants the default Info
-	os.Unsetenv(fakeprovider.EnvDescription)
-	c2 := launch(t, pluginPath("good"), &plugin.LaunchOptions{Logger: slog.New(logs)})
+	c2 := launch(t, pluginPath(t, "good"), &plugin.LaunchOptions{Logger: slog.New(logs)})
 	checkScripted(t, c2)
 
 	if c2.Name() != "good" {
@@ -88,7 +97,7 @@ func TestLaunchedPluginServesEveryRPC(t *testing.T) {
 }
 
 func TestCancellationReachesPluginProcess(t *testing.T) {
-	c := launch(t, pluginPath("good"), nil)
+	c := launch(t, pluginPath(t, "good"), nil)
 	work := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
@@ -96,7 +105,7 @@ func TestCancellationReachesPluginProcess(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, core.ErrPluginFailed) {
 		t.Fatalf("Create = %v, want context.DeadlineExceeded and core.ErrPluginFailed", err)
 	}
-	want := fmt.Sprintf("provider plugin good (%s) did not answer Create before its deadline", pluginPath("good"))
+	want := fmt.Sprintf("provider plugin good (%s) did not answer Create before its deadline", pluginPath(t, "good"))
 	if err.Error() != want {
 		t.Errorf("message = %q, want %q", err, want)
 	}
@@ -107,7 +116,7 @@ func TestCancellationReachesPluginProcess(t *testing.T) {
 }
 
 func TestPluginCrashIsPluginFailure(t *testing.T) {
-	path := pluginPath("panicky")
+	path := pluginPath(t, "panicky")
 	c := launch(t, path, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -134,7 +143,7 @@ func TestPluginCrashIsPluginFailure(t *testing.T) {
 }
 
 func TestClosedPluginCallsFail(t *testing.T) {
-	c := launch(t, pluginPath("good"), nil)
+	c := launch(t, pluginPath(t, "good"), nil)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +187,7 @@ func TestLaunchRejectsNonPlugins(t *testing.T) {
 	}
 	ctx := context.Background()
 	t.Run("never handshakes", func(t *testing.T) {
-		launchFails(t, ctx, pluginPath("sleeper"), time.Second, "did not complete the handshake within 1s")
+		launchFails(t, ctx, pluginPath(t, "sleeper"), time.Second, "did not complete the handshake within 1s")
 	})
 	t.Run("shell script", func(t *testing.T) {
 		launchFails(t, ctx, script("bogus", "echo 'hello from a script'\n"), 5*time.Second,
@@ -192,7 +201,7 @@ func TestLaunchRejectsNonPlugins(t *testing.T) {
 			"exited before the handshake", "missing credentials")
 	})
 	t.Run("plugin of another application", func(t *testing.T) {
-		launchFails(t, ctx, pluginPath("wrongcookie"), 5*time.Second,
+		launchFails(t, ctx, pluginPath(t, "wrongcookie"), 5*time.Second,
 			"exited before the handshake", "This binary is a plugin")
 	})
 	t.Run("not executable", func(t *testing.T) {
@@ -208,12 +217,12 @@ func TestLaunchRejectsNonPlugins(t *testing.T) {
 	t.Run("context ends first", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
-		launchFails(t, ctx, pluginPath("sleeper"), time.Second, "did not start")
+		launchFails(t, ctx, pluginPath(t, "sleeper"), time.Second, "did not start")
 	})
 }
 
 func TestPluginRunByHandExplains(t *testing.T) {
-	out, err := exec.Command(pluginPath("good")).CombinedOutput()
+	out, err := exec.Command(pluginPath(t, "good")).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "is a Sena provider plugin: sena starts it") {
 		t.Errorf("running the plugin by hand: %v, %q; want an exit with an explanation", err, out)
 	}
@@ -221,14 +230,14 @@ func TestPluginRunByHandExplains(t *testing.T) {
 
 func TestDiscoverFindsRenamedPlugin(t *testing.T) {
 	first, second := t.TempDir(), t.TempDir()
-	copyFile(t, pluginPath("good"), filepath.Join(first, plugin.FilePrefix+"other"), 0o755)
-	copyFile(t, pluginPath("sleeper"), filepath.Join(second, plugin.FilePrefix+"other"), 0o755) // shadowed
-	copyFile(t, pluginPath("sleeper"), filepath.Join(second, plugin.FilePrefix+"extra"), 0o755)
-	copyFile(t, pluginPath("good"), filepath.Join(first, plugin.FilePrefix+"noexec"), 0o644)
+	copyFile(t, pluginPath(t, "good"), filepath.Join(first, plugin.FilePrefix+"other"), 0o755)
+	copyFile(t, pluginPath(t, "sleeper"), filepath.Join(second, plugin.FilePrefix+"other"), 0o755) // shadowed
+	copyFile(t, pluginPath(t, "sleeper"), filepath.Join(second, plugin.FilePrefix+"extra"), 0o755)
+	copyFile(t, pluginPath(t, "good"), filepath.Join(first, plugin.FilePrefix+"noexec"), 0o644)
 	if err := os.Mkdir(filepath.Join(second, plugin.FilePrefix+"adir"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	copyFile(t, pluginPath("good"), filepath.Join(first, "README"), 0o755)
+	copyFile(t, pluginPath(t, "good"), filepath.Join(first, "README"), 0o755)
 
 	found, errs := plugin.Discover([]string{first, filepath.Join(first, "missing"), second})
 	want := map[string]string{

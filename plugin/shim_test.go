@@ -213,3 +213,23 @@ func TestProviderPluginWithoutImplRefusesToServe(t *testing.T) {
 		t.Errorf("GRPCServer without Impl = %v, want an error naming Impl", err)
 	}
 }
+
+// A provider that honours its context answers with ctx.Err() at about the
+// moment the caller's own deadline fires; the caller must get the same
+// error whichever reaches it first.
+func TestCallerDeadlineGivesOneAnswer(t *testing.T) {
+	fake := fakeprovider.Scripted()
+	fake.DestroyFunc = func(ctx context.Context, _ *core.DestroyRequest) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	p := plugintest.Serve(t, fake)
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		err := p.Destroy(ctx, &core.DestroyRequest{})
+		cancel()
+		if want := "provider plugin in-process did not answer Destroy before its deadline"; err == nil || err.Error() != want {
+			t.Fatalf("Destroy = %v, want %q", err, want)
+		}
+	}
+}
