@@ -1,7 +1,9 @@
 """Tiny randomly initialised models and a word-level tokenizer, built at test time.
 
 Each skill directory goes on sys.path, as the sandbox does when it mounts the skills.
-Models run in float64 so that batched and unbatched runs agree far below the gaps
+Weights are drawn wider than HF's default (initializer_range 0.1) so greedy outputs
+vary from step to step instead of repeating one token, and the configs have no EOS so
+every row generates its full length. Models run in float64 so that batched and unbatched runs agree far below the gaps
 between logits, and greedy decoding cannot flip on rounding.
 """
 import pathlib
@@ -56,7 +58,7 @@ def make_llama():
     cfg = LlamaConfig(
         hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
         num_key_value_heads=2, vocab_size=len(SPECIAL + WORDS), max_position_embeddings=128,
-        pad_token_id=0, bos_token_id=1, eos_token_id=2,
+        initializer_range=0.1, pad_token_id=0, bos_token_id=1, eos_token_id=None,
     )
     return LlamaForCausalLM(cfg).double().eval()
 
@@ -65,7 +67,7 @@ def make_gpt2():
     torch.manual_seed(0)
     cfg = GPT2Config(
         n_embd=64, n_layer=3, n_head=4, vocab_size=len(SPECIAL + WORDS), n_positions=128,
-        pad_token_id=0, bos_token_id=1, eos_token_id=2,
+        initializer_range=0.1, pad_token_id=0, bos_token_id=1, eos_token_id=None,
     )
     return GPT2LMHeadModel(cfg).double().eval()
 
