@@ -21,7 +21,7 @@ func TestPatternsMatchLikePythonFnmatch(t *testing.T) {
 		{"[!.]*", "README.md", true},
 		{"[a-c]*", "config.json", true},
 		{"[a-c]*", "model.bin", false},
-		{"a[", "a[", true}, // an unclosed bracket is literal
+		{"a[", "a[", true},               // an unclosed bracket is literal
 		{"*.JSON", "config.json", false}, // case-sensitive
 		{`sub\*`, "sub/x", true},         // backslashes are separators, not escapes
 		{"(x)+", "(x)+", true},
