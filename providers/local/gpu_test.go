@@ -145,7 +145,7 @@ func TestCreateRefusesMissingGPU(t *testing.T) {
 	t.Setenv("SENA_NVIDIA_SMI", "")
 	t.Setenv("PATH", t.TempDir())
 	_, err = p.Create(context.Background(), req)
-	if !errors.Is(err, core.ErrUnsupported) || !strings.Contains(err.Error(), "no NVIDIA GPU found (nvidia-smi not on PATH)") {
+	if !errors.Is(err, core.ErrUnsupported) || !strings.Contains(err.Error(), "gpu H100: no NVIDIA GPU found (nvidia-smi not on PATH)") {
 		t.Fatalf("without nvidia-smi: %v", err)
 	}
 }

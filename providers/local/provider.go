@@ -75,7 +75,7 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 	if spec.GPU.Kind != "" {
 		gpus, err := queryGPUs(ctx)
 		if err != nil {
-			return nil, err
+			return nil, core.Errorf(core.ErrUnsupported, "gpu %s: %v", spec.GPU, err)
 		}
 		if cuda, err = pickGPUs(gpus, spec.GPU); err != nil {
 			return nil, err
