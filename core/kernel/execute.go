@@ -22,6 +22,11 @@ type ExecuteOptions struct {
 	StoreHistory bool
 	// Silent suppresses the kernel's outputs and execute_result.
 	Silent bool
+	// StopOnError makes a failure abort the executions queued behind this
+	// one (Run All). Off by default: ipykernel 6 then also aborts, with
+	// status "aborted" and no output, a request sent just after the failed
+	// one finished, so one-at-a-time callers would see spurious aborts.
+	StopOnError bool
 }
 
 // Event is one iopub output of an execution.
@@ -70,7 +75,7 @@ func (k *Kernel) Execute(ctx context.Context, code string, opts *ExecuteOptions)
 	}
 	c, err := k.start("shell", "execute_request", map[string]any{
 		"code": code, "silent": opts.Silent, "store_history": opts.StoreHistory,
-		"user_expressions": map[string]any{}, "allow_stdin": false, "stop_on_error": true,
+		"user_expressions": map[string]any{}, "allow_stdin": false, "stop_on_error": opts.StopOnError,
 	})
 	if err != nil {
 		return nil, err
