@@ -27,7 +27,7 @@ func newApp() *cli.App {
 			&cli.BoolFlag{Name: "debug", Usage: "log debugging detail to stderr"},
 		},
 		Commands: []*cli.Command{
-			upCommand, execCommand, lsCommand, downCommand, notebookCommand,
+			quickstartCommand, upCommand, execCommand, lsCommand, downCommand, notebookCommand,
 			providersCommand, gcCommand, skillsCommand,
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
