@@ -95,7 +95,7 @@ func (s *Server) AddToken(token string) {
 	s.tokens[token] = true
 }
 
-// Gate makes repo id gated: its files need a token among allowed (an
+// Gate makes repo id (added first with AddRepo) gated: its files need a token among allowed (an
 // account that accepted the license). Its metadata stays public, as on the Hub.
 func (s *Server) Gate(id string, allowed ...string) {
 	s.mu.Lock()
@@ -108,7 +108,8 @@ func (s *Server) Gate(id string, allowed ...string) {
 }
 
 // CutOnce makes the next transfer of file's content (at revision) stop half
-// way through, closing the connection, as a dropped network would.
+// way through, closing the connection, as a dropped network would. Like
+// Corrupt and Downloads, it panics if the repo, revision or file is unknown.
 func (s *Server) CutOnce(id, revision, file string) { s.mark(s.cut, id, revision, file) }
 
 // Corrupt makes every transfer of file's content send altered bytes of the
