@@ -120,6 +120,9 @@ func dockerfileContext(df string) (io.Reader, error) {
 	return &buf, tw.Close()
 }
 
+// ansiEscape matches the colour codes the builder puts around stderr.
+var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+
 // buildMessage is one line of the engine's build stream (the fields Sena reads).
 type buildMessage struct {
 	Stream string `json:"stream"`
@@ -144,7 +147,10 @@ func readBuild(r io.Reader, progress func(string)) error {
 		if m.Error != nil {
 			return fmt.Errorf("%s\n%s\n--- last lines of output ---\n%s", step, m.Error.Message, strings.Join(tail, "\n"))
 		}
-		for _, line := range nonEmptyLines(m.Stream) {
+		for _, line := range nonEmptyLines(ansiEscape.ReplaceAllString(m.Stream, "")) {
+			if strings.HasPrefix(line, "--->") || strings.HasPrefix(line, "Removing intermediate container") {
+				continue // the builder's bookkeeping, not the step's output
+			}
 			if strings.HasPrefix(line, "Step ") {
 				step, tail = line, nil
 				progress(line)
