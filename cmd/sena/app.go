@@ -28,7 +28,7 @@ func newApp() *cli.App {
 		},
 		Commands: []*cli.Command{
 			quickstartCommand, upCommand, execCommand, lsCommand, downCommand, notebookCommand,
-			providersCommand, gcCommand, skillsCommand, pullCommand,
+			providersCommand, gcCommand, skillsCommand, mcpCommand, pullCommand,
 		},
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
