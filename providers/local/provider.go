@@ -45,7 +45,7 @@ func New(logger *slog.Logger) (core.Provider, error) {
 
 // Info reports the host's GPU kinds (running nvidia-smi only when present).
 func (p *Provider) Info(ctx context.Context) (*core.ProviderInfo, error) {
-	caps := core.Capabilities{PythonPath: true, HostMounts: true}
+	caps := core.Capabilities{PythonPath: true, HostMounts: true, SharesHostFS: true}
 	if _, ok := nvidiaSMI(); ok {
 		if gpus, err := queryGPUs(ctx); err == nil {
 			caps.GPUKinds, caps.MaxGPUs = hostKinds(gpus), len(gpus)
