@@ -90,7 +90,7 @@ func (c *Client) callError(ctx context.Context, method string, err error) error 
 	if perr != nil && !ctxKind {
 		return perr
 	}
-	if _, hasDeadline := ctx.Deadline(); ctxKind && hasDeadline {
+	if deadline, ok := ctx.Deadline(); ctxKind && ok && time.Until(deadline) < exitGrace {
 		// The plugin side enforces the caller's deadline too, and may give up
 		// a moment before the caller's own context ends.
 		select {
