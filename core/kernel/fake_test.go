@@ -16,7 +16,7 @@ import (
 // orders and failures a real kernel produces only by chance.
 type fakeKernel struct {
 	t      *testing.T
-	legacy bool                             // select no subprotocol
+	legacy bool                            // select no subprotocol
 	handle func(c *fakeConn, req *message) // answers each client message
 	// onInterrupt runs on POST /api/kernels/k1/interrupt; nil answers 204 and does nothing.
 	onInterrupt func(c *fakeConn) int
