@@ -20,7 +20,8 @@ const (
 
 // Create builds the image (Modal caches it), fetches missing model weights
 // into their volumes, starts the sandbox with Jupyter behind an encrypted
-// tunnel, tags it with req.Labels and returns the tunnel URL.
+// tunnel, tags it with req.Labels and returns the tunnel URL once Jupyter
+// answers there.
 func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.CreateResponse, error) {
 	pl, err := newPlan(p.dockerfile, req)
 	if err != nil {
@@ -79,6 +80,9 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 	p.logger.InfoContext(ctx, "modal sandbox created", "sandbox_id", sb.SandboxID, "session", req.SessionID, "gpu", pl.gpu)
 	progress("modal: sandbox " + sb.SandboxID + " started; waiting for the Jupyter tunnel")
 	url, err := waitForTunnel(ctx, sb)
+	if err == nil {
+		err = waitForJupyter(ctx, sb, url, req.JupyterToken)
+	}
 	if err != nil {
 		p.terminate(ctx, sb)
 		return nil, err
@@ -107,7 +111,7 @@ func waitForTunnel(ctx context.Context, sb *modalsdk.Sandbox) (string, error) {
 			return "", modalError("wait for the Jupyter tunnel", err)
 		}
 		if code, err := sb.Poll(ctx); err == nil && code != nil {
-			return "", core.Errorf(core.ErrUnavailable, "modal: sandbox %s exited with code %d before Jupyter started; see `modal container logs` or the Modal dashboard", sb.SandboxID, *code)
+			return "", core.Errorf(core.ErrUnavailable, "modal: sandbox %s exited with code %d before Jupyter started; see `modal container logs %s`", sb.SandboxID, *code, sb.SandboxID)
 		}
 		if time.Now().After(deadline) {
 			return "", core.Errorf(core.ErrUnavailable, "modal: sandbox %s opened no tunnel within %s (GPU capacity?)", sb.SandboxID, tunnelWait)

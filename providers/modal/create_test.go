@@ -118,7 +118,7 @@ func TestCreateAsksModalForTheSpec(t *testing.T) {
 	if !running || len(tags) != len(req.Labels) || tags[core.LabelSession] != req.SessionID || tags[core.LabelManaged] != "true" {
 		t.Errorf("sandbox %s running=%v tags=%v, want running with %v", resp.Handle.ID, running, tags, req.Labels)
 	}
-	if resp.Handle.Provider != Name || resp.Endpoint.URL != "https://"+resp.Handle.ID+".fake-modal.test/" {
+	if resp.Handle.Provider != Name || resp.Endpoint.URL != fake.TunnelURL(resp.Handle.ID, core.JupyterPort)+"/" || !strings.HasPrefix(resp.Endpoint.URL, "https://") {
 		t.Errorf("handle %+v endpoint %+v: want provider %q and the tunnel URL", resp.Handle, resp.Endpoint, Name)
 	}
 }

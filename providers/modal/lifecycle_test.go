@@ -22,7 +22,7 @@ func TestInspectDestroyList(t *testing.T) {
 	}
 
 	got, err := p.Inspect(ctx, &core.InspectRequest{Handle: handles[0]})
-	if err != nil || got.Status != core.StatusRunning || got.Endpoint.URL != "https://"+handles[0].ID+".fake-modal.test/" {
+	if err != nil || got.Status != core.StatusRunning || got.Endpoint.URL != fake.TunnelURL(handles[0].ID, core.JupyterPort)+"/" {
 		t.Fatalf("Inspect = %+v, %v; want running with the tunnel URL", got, err)
 	}
 

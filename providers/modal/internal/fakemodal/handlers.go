@@ -92,6 +92,12 @@ func (s *Server) SandboxCreate(_ context.Context, req *pb.SandboxCreateRequest) 
 	if len(def.GetOpenPorts().GetPorts()) == 0 {
 		code := s.batchExitCode
 		b.exitCode = &code
+	} else if !s.noTunnels {
+		h, err := s.startHost(b)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "fakemodal: start sandbox: %v", err)
+		}
+		b.host = h
 	}
 	s.boxes[b.id] = b
 	s.order = append(s.order, b.id)
@@ -155,15 +161,8 @@ func (s *Server) SandboxGetTunnels(_ context.Context, req *pb.SandboxGetTunnelsR
 		}.Build(), nil
 	}
 	var tunnels []*pb.TunnelData
-	for _, p := range b.def.GetOpenPorts().GetPorts() {
-		if p.GetUnencrypted() {
-			continue
-		}
-		tunnels = append(tunnels, pb.TunnelData_builder{
-			Host:          b.id + ".fake-modal.test",
-			Port:          443,
-			ContainerPort: p.GetPort(),
-		}.Build())
+	if b.host != nil {
+		tunnels = b.host.tunnels
 	}
 	return pb.SandboxGetTunnelsResponse_builder{
 		Result:  pb.GenericResult_builder{Status: pb.GenericResult_GENERIC_STATUS_SUCCESS}.Build(),
@@ -181,6 +180,9 @@ func (s *Server) SandboxTerminate(_ context.Context, req *pb.SandboxTerminateReq
 	}
 	existing := resultOf(b)
 	b.terminated = true
+	if b.host != nil {
+		b.host.stop()
+	}
 	return pb.SandboxTerminateResponse_builder{ExistingResult: existing}.Build(), nil
 }
 

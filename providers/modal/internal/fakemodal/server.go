@@ -10,12 +10,15 @@ package fakemodal
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"path"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	pb "github.com/modal-labs/libmodal/modal-go/proto/modal_proto"
 	"google.golang.org/grpc"
@@ -55,6 +58,8 @@ type Server struct {
 
 	batchExitCode int
 	noTunnels     bool
+	runtime       *runtime // set by RunLocally
+	cert          tls.Certificate
 }
 
 type call struct {
@@ -75,6 +80,7 @@ type sandbox struct {
 	created    float64
 	exitCode   *int
 	terminated bool
+	host       *hostSide // tunnels (and process) of a sandbox with ports
 }
 
 func (b *sandbox) done() bool { return b.terminated || b.exitCode != nil }
@@ -82,14 +88,27 @@ func (b *sandbox) done() bool { return b.terminated || b.exitCode != nil }
 // Start serves a fake on 127.0.0.1 until the test ends, and points modal-go
 // at it: MODAL_SERVER_URL, the fake's token in MODAL_TOKEN_ID and
 // MODAL_TOKEN_SECRET, and an empty MODAL_CONFIG_PATH so ~/.modal.toml is
-// not read.
+// not read. Sandbox tunnels are TLS listeners on 127.0.0.1 whose
+// certificate http.DefaultTransport trusts until the test ends; behind them
+// a stub answers /api/status as Jupyter would, unless RunLocally runs the
+// sandbox's real command.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	cert, pool, err := selfSigned()
+	if err != nil {
+		t.Fatalf("fakemodal: tunnel certificate: %v", err)
+	}
+	tr := http.DefaultTransport.(*http.Transport)
+	prev := tr.TLSClientConfig
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	t.Cleanup(func() { tr.TLSClientConfig = prev; tr.CloseIdleConnections() })
+
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("fakemodal: listen: %v", err)
 	}
 	s := &Server{
+		cert:     cert,
 		URL:      "http://" + lis.Addr().String(),
 		failures: map[string]error{},
 		apps:     map[string]string{},
@@ -102,6 +121,7 @@ func Start(t testing.TB) *Server {
 	pb.RegisterModalClientServer(g, s)
 	go func() { _ = g.Serve(lis) }()
 	t.Cleanup(g.Stop)
+	t.Cleanup(s.stopAll)
 
 	t.Setenv("MODAL_SERVER_URL", s.URL)
 	t.Setenv("MODAL_TOKEN_ID", TokenID)
@@ -251,6 +271,60 @@ func (s *Server) Running() []string {
 		}
 	}
 	return out
+}
+
+// TunnelURL is the URL modal-go makes of a running sandbox's tunnel for
+// containerPort, or "".
+func (s *Server) TunnelURL(id string, containerPort int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.boxes[id]; b != nil && b.host != nil {
+		for _, t := range b.host.tunnels {
+			if int(t.GetContainerPort()) == containerPort {
+				return fmt.Sprintf("https://%s:%d", t.GetHost(), t.GetPort())
+			}
+		}
+	}
+	return ""
+}
+
+// stopAll stops every sandbox's tunnels and processes.
+func (s *Server) stopAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range s.boxes {
+		if b.host != nil {
+			b.host.stop()
+		}
+	}
+}
+
+// startHost opens a new sandbox's tunnels, with the stub or its process
+// behind them; the caller holds s.mu.
+func (s *Server) startHost(b *sandbox) (*hostSide, error) {
+	env := map[string]string{}
+	for _, id := range b.def.GetSecretIds() {
+		if sec := s.secrets[id]; sec != nil {
+			for k, v := range sec.env {
+				env[k] = v
+			}
+		}
+	}
+	if s.runtime != nil {
+		return s.runtime.start(s, b, env)
+	}
+	h := &hostSide{}
+	for _, p := range b.def.GetOpenPorts().GetPorts() {
+		lis, err := s.listenTunnel(h, p.GetPort())
+		if err != nil {
+			h.stop()
+			return nil, err
+		}
+		srv := &http.Server{Handler: stubJupyter(env["JUPYTER_TOKEN"]), ReadHeaderTimeout: 5 * time.Second}
+		h.closers = append(h.closers, srv)
+		go func() { _ = srv.Serve(lis) }()
+	}
+	return h, nil
 }
 
 // id makes a Modal-style object id ("sb-3"); the caller holds s.mu.
