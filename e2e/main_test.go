@@ -35,6 +35,11 @@ func TestMain(m *testing.M) {
 	// Ryuk's reaper image would be pulled from Docker Hub; there is no
 	// registry here, and every test removes what it starts.
 	os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	// The engine is local, but testcontainers takes this machine for a
+	// container (it is one in CI) and would dial the bridge gateway.
+	if os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") == "" {
+		os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+	}
 	dir, err := os.MkdirTemp("", "sena-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
