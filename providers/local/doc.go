@@ -39,12 +39,15 @@
 //     Target is accepted only when it is the Source itself (nothing to do);
 //     the provider cannot place host paths elsewhere. ReadOnly is not
 //     enforced.
+//   - Env: the server and its kernels inherit the environment of the sena
+//     command that started them, plus Spec.Env, plus JUPYTER_TOKEN.
 //   - Timeout: the server runs under coreutils timeout, so the limit holds
-//     even when no sena process is running. IdleTimeout is jupyter_server's
-//     own shutdown_no_activity_timeout.
+//     even when no sena process is running (0: no limit). IdleTimeout is
+//     jupyter_server's own shutdown_no_activity_timeout.
 //   - Files are written under the work dir before the server starts; paths
 //     must be relative and stay inside it.
-//   - CPUs, MemoryMiB, Image and SystemPackages are not applied.
+//   - CPUs and MemoryMiB are not enforced. Image and SystemPackages are
+//     refused (ErrUnsupported): use the docker provider.
 //
 // The server's stdout and stderr go to WORKDIR/.sena/jupyter.log, and its
 // Jupyter runtime files (which hold the token and kernel keys) to

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,6 +53,9 @@ func checkJupyter(ctx context.Context, py string, env []string) error {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("checking python %s: %w", py, ctx.Err())
+		}
 		why := lastLine(stderr.String())
 		if why == "" {
 			why = err.Error()

@@ -74,15 +74,16 @@ func (l *launch) start(ctx context.Context, logger *slog.Logger) (state, error) 
 	if err != nil {
 		return state{}, core.Errorf(core.ErrInvalidConfig, "start %s: %v", argv[0], err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }() // reaps the server if it ends while we run
-
+	// Read the start time before anything can reap the child: until Wait,
+	// even a server that has already exited keeps its /proc entry.
 	st, err := readStat(cmd.Process.Pid)
 	if err != nil {
 		_ = cmd.Process.Kill()
-		<-exited
+		_ = cmd.Wait()
 		return state{}, fmt.Errorf("read /proc for the server: %w", err)
 	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }() // reaps the server if it ends while we run
 	s := state{PID: cmd.Process.Pid, StartTime: st.StartTime, Port: port, WorkDir: l.workDir}
 	logger.Debug("jupyter_server started", "pid", s.PID, "port", port, "python", l.python)
 
