@@ -68,9 +68,12 @@ func (r *renderer) rich(o *notebook.Output, where string) string {
 			return r.image(mime, s, where)
 		}
 	}
-	for _, mime := range []string{"text/markdown", "text/latex", "text/plain"} {
+	if s, ok := str(o.Data["image/svg+xml"]); ok {
+		return fmt.Sprintf("[SVG image, %d characters: not shown; open %s to see it]", len(s), where)
+	}
+	for _, mime := range []string{"text/markdown", "text/latex"} {
 		if s, ok := str(o.Data[mime]); ok {
-			return notebook.StripANSI(s)
+			return s
 		}
 	}
 	if raw, ok := o.Data["application/json"]; ok {
@@ -79,11 +82,12 @@ func (r *renderer) rich(o *notebook.Output, where string) string {
 			return b.String()
 		}
 	}
-	if s, ok := str(o.Data["image/svg+xml"]); ok {
-		return fmt.Sprintf("[SVG image, %d characters: not shown; open %s to see it]", len(s), where)
+	plain, hasPlain := str(o.Data["text/plain"])
+	if html, ok := str(o.Data["text/html"]); ok && (!hasPlain || isRepr(plain)) {
+		return fmt.Sprintf("[HTML output, %d characters: not shown; open %s to see it]", len(html), where)
 	}
-	if s, ok := str(o.Data["text/html"]); ok {
-		return fmt.Sprintf("[HTML output, %d characters: not shown; open %s to see it]", len(s), where)
+	if hasPlain {
+		return notebook.StripANSI(plain)
 	}
 	return o.PlainText() // names the MIME type and size
 }
@@ -114,6 +118,13 @@ func (r *renderer) content(text string) []sdk.Content {
 		text += fmt.Sprintf("[%d more images not attached]\n", r.omitted)
 	}
 	return append([]sdk.Content{&sdk.TextContent{Text: text}}, r.attached...)
+}
+
+// isRepr reports whether text/plain is only Python's default repr, such
+// as "<IPython.core.display.HTML object>", which tells an agent nothing.
+func isRepr(s string) bool {
+	s = strings.TrimSpace(s)
+	return strings.HasPrefix(s, "<") && strings.HasSuffix(s, " object>") && !strings.Contains(s, "\n")
 }
 
 // collapseCR keeps what a terminal would show of lines rewritten with \r
