@@ -41,6 +41,14 @@ type Server struct {
 
 // NewServer starts a Hub and its CDN; both stop when the test ends.
 func NewServer(t testing.TB) *Server {
+	s := Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a Hub and its CDN on loopback outside a test (a benchmark
+// program, say); Close stops them.
+func Start() *Server {
 	s := &Server{
 		repos:     map[string]*repo{},
 		blobs:     map[string]*repoFile{},
@@ -52,13 +60,15 @@ func NewServer(t testing.TB) *Server {
 	s.hub = httptest.NewServer(s.count("hub", http.HandlerFunc(s.serveHub)))
 	s.cdn = httptest.NewServer(s.count("cdn", http.HandlerFunc(s.serveCDN)))
 	s.URL = s.hub.URL
-	t.Cleanup(func() {
-		s.hub.CloseClientConnections()
-		s.cdn.CloseClientConnections()
-		s.hub.Close()
-		s.cdn.Close()
-	})
 	return s
+}
+
+// Close stops both origins, dropping connections still open.
+func (s *Server) Close() {
+	s.hub.CloseClientConnections()
+	s.cdn.CloseClientConnections()
+	s.hub.Close()
+	s.cdn.Close()
 }
 
 // AddRepo commits files to model repo id (ORG/NAME) and points revision (a
