@@ -7,7 +7,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,15 +21,12 @@ type Interpreter struct {
 	ServerVersion string // jupyter_server.__version__
 }
 
-var (
-	probeMu    sync.Mutex
-	probeCache = map[string]Interpreter{} // by real path; empty Name = unusable
-)
-
-// Interpreters returns every distinct Python (by real path) among
-// $SENA_TEST_PYTHONS (colon-separated), `python3` on PATH and
-// /usr/bin/python3 that has both jupyter_server and ipykernel. With none it
-// skips the test locally and fails it when $CI is set.
+// Interpreters returns every distinct Python among $SENA_TEST_PYTHONS
+// (colon-separated), `python3` on PATH and /usr/bin/python3 that has both
+// jupyter_server and ipykernel. Two paths are the same Python when
+// sys.prefix and the real sys.executable agree: a venv links to its base
+// interpreter yet has its own packages, and pyenv's python3 is a shell
+// script. With none it skips the test locally and fails it when $CI is set.
 func Interpreters(t testing.TB) []Interpreter {
 	t.Helper()
 	var candidates []string
@@ -44,50 +41,58 @@ func Interpreters(t testing.TB) []Interpreter {
 	candidates = append(candidates, "/usr/bin/python3")
 
 	seen := map[string]bool{}
+	names := map[string]int{}
 	var out []Interpreter
 	for _, c := range candidates {
-		real, err := filepath.EvalSymlinks(c)
-		if err != nil || seen[real] {
+		in, key := probe(c)
+		if in.Name == "" || seen[key] {
 			continue
 		}
-		seen[real] = true
-		if in := probe(c, real); in.Name != "" {
-			out = append(out, in)
+		seen[key] = true
+		// Two interpreters with the same server version would collide as subtest names.
+		if names[in.Name]++; names[in.Name] > 1 {
+			in.Name += "#" + strconv.Itoa(names[in.Name])
 		}
+		out = append(out, in)
 	}
 	if len(out) == 0 {
 		need(t, "no Python with jupyter_server and ipykernel among $SENA_TEST_PYTHONS, python3 on PATH, /usr/bin/python3 "+
 			"(install: apt-get install python3-jupyter-server python3-ipykernel, or pip install jupyter_server ipykernel)")
 	}
-	// Two interpreters with the same server version would collide as subtest names.
-	names := map[string]int{}
-	for i := range out {
-		names[out[i].Name]++
-		if n := names[out[i].Name]; n > 1 {
-			out[i].Name += "#" + string(rune('0'+n))
-		}
-	}
 	return out
 }
 
-// probe asks the interpreter for its jupyter_server version, once per process.
-func probe(path, real string) Interpreter {
+type probed struct {
+	in  Interpreter // zero if unusable
+	key string      // sys.prefix and the real sys.executable
+}
+
+var (
+	probeMu    sync.Mutex
+	probeCache = map[string]probed{} // by path as given
+)
+
+// probe asks the interpreter for its jupyter_server version and identity,
+// once per process.
+func probe(path string) (Interpreter, string) {
 	probeMu.Lock()
 	defer probeMu.Unlock()
-	if in, ok := probeCache[real]; ok {
-		return in
+	if p, ok := probeCache[path]; ok {
+		return p.in, p.key
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, path, "-c",
-		"import jupyter_server, ipykernel; print(jupyter_server.__version__)")
-	var in Interpreter
+	cmd := exec.CommandContext(ctx, path, "-c", `import os, sys, jupyter_server, ipykernel
+print(jupyter_server.__version__); print(sys.prefix); print(os.path.realpath(sys.executable))`)
+	var p probed
 	if b, err := cmd.Output(); err == nil {
-		v := strings.TrimSpace(string(b))
-		in = Interpreter{Name: "jupyter_server-" + v, Path: path, ServerVersion: v}
+		if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) == 3 {
+			p.in = Interpreter{Name: "jupyter_server-" + lines[0], Path: path, ServerVersion: lines[0]}
+			p.key = lines[1] + "\x00" + lines[2]
+		}
 	}
-	probeCache[real] = in
-	return in
+	probeCache[path] = p
+	return p.in, p.key
 }
 
 // need skips the test locally and fails it in CI, where every dependency must be present.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -53,6 +54,26 @@ func getJSON(t *testing.T, url, token string, want int, into any) {
 	if into != nil {
 		if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+func TestInterpretersDedupe(t *testing.T) {
+	t.Setenv("SENA_TEST_PYTHONS", "")
+	base := Interpreters(t)
+	// The same interpreters again, by other paths, add nothing.
+	var paths []string
+	for _, in := range base {
+		paths = append(paths, in.Path, in.Path)
+	}
+	t.Setenv("SENA_TEST_PYTHONS", strings.Join(paths, ":"))
+	again := Interpreters(t)
+	if len(again) != len(base) {
+		t.Errorf("with duplicates listed: %v; want the %d of %v", again, len(base), base)
+	}
+	for _, in := range again {
+		if in.Name == "" || in.ServerVersion == "" || !strings.HasSuffix(in.Name, in.ServerVersion) {
+			t.Errorf("interpreter %+v: want a name ending in its server version", in)
 		}
 	}
 }
