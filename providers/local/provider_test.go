@@ -102,13 +102,29 @@ func get(t *testing.T, url, token string) (int, string) {
 
 func TestLifecycle(t *testing.T) {
 	for _, in := range jupytertest.Interpreters(t) {
-		t.Run(in.Name, func(t *testing.T) { testLifecycle(t, in.Path) })
+		t.Run(in.Name, func(t *testing.T) { testLifecycle(t, in.Path, 0) })
 	}
+	// Under a lifetime limit the group leader is coreutils timeout, not
+	// Python: List, Inspect and Destroy must work the same.
+	t.Run("with-timeout", func(t *testing.T) { testLifecycle(t, fastest(t).Path, time.Hour) })
 }
 
-func testLifecycle(t *testing.T, python string) {
+// fastest is the interpreter whose server starts fastest: jupyter_server
+// 1.x when there is one.
+func fastest(t *testing.T) jupytertest.Interpreter {
+	ins := jupytertest.Interpreters(t)
+	for _, in := range ins {
+		if strings.HasPrefix(in.ServerVersion, "1.") {
+			return in
+		}
+	}
+	return ins[0]
+}
+
+func testLifecycle(t *testing.T, python string, timeout time.Duration) {
 	ctx := context.Background()
 	req := request(t, python)
+	req.Spec.Timeout = timeout
 	req.Spec.Files = map[string][]byte{"lib/hello.py": []byte("GREETING = 'hi'\n")}
 	req.Spec.Env = map[string]string{"SENA_TEST_SECRET": "s3cret-" + randHex(t)}
 	var lines []string
@@ -124,6 +140,9 @@ func testLifecycle(t *testing.T, python string) {
 	}
 	if len(lines) == 0 {
 		t.Error("no progress lines")
+	}
+	if leader := filepath.Base(cmdline(s.PID)[0]); (leader == "timeout") != (timeout > 0) {
+		t.Errorf("group leader is %s with timeout %s", leader, timeout)
 	}
 
 	// The token is required and works.
@@ -264,16 +283,8 @@ func TestTimeoutStopsServer(t *testing.T) {
 	if _, err := exec.LookPath("timeout"); err != nil {
 		need(t, "coreutils timeout not on PATH (apt-get install coreutils)")
 	}
-	// The lifetime counts from the process start, so use the interpreter
-	// that starts fastest: jupyter_server 1.x when there is one.
-	ins := jupytertest.Interpreters(t)
-	in := ins[0]
-	for _, c := range ins {
-		if strings.HasPrefix(c.ServerVersion, "1.") {
-			in = c
-		}
-	}
-	req := request(t, in.Path)
+	// The lifetime counts from the process start.
+	req := request(t, fastest(t).Path)
 	req.Spec.Timeout = 3 * time.Second
 	start := time.Now()
 	resp := create(t, req)
