@@ -22,6 +22,9 @@ var serverPackages = []string{"jupyter_server", "ipykernel"}
 func interpreter(ctx context.Context, spec *core.SandboxSpec, env []string, progress func(string)) (string, error) {
 	if spec.Python != "" {
 		py, err := exec.LookPath(spec.Python)
+		if err == nil {
+			py, err = filepath.Abs(py) // the server runs in the work dir
+		}
 		if err != nil {
 			return "", core.Errorf(core.ErrInvalidConfig, "python %s: not found or not executable (%v); give the path of a Python 3 interpreter, or drop --python to let Sena build an environment", spec.Python, err)
 		}

@@ -1,0 +1,25 @@
+package local
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/core/kernel/jupytertest"
+)
+
+// A relative --python still names the interpreter once the server runs in
+// the work dir. (The link is named python3: pyenv shims dispatch on it.)
+func TestInterpreterRelativePath(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Symlink(jupytertest.Interpreters(t)[0].Path, filepath.Join(dir, "python3")); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	py, err := interpreter(context.Background(), &core.SandboxSpec{Python: "./python3"}, os.Environ(), nil)
+	if err != nil || py != filepath.Join(dir, "python3") {
+		t.Errorf("interpreter(./python3) = %q, %v; want %s", py, err, filepath.Join(dir, "python3"))
+	}
+}
