@@ -11,9 +11,11 @@ package fakemodal
 import (
 	"context"
 	"crypto/tls"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path"
 	"path/filepath"
 	"sync"
@@ -89,7 +91,8 @@ func (b *sandbox) done() bool { return b.terminated || b.exitCode != nil }
 // at it: MODAL_SERVER_URL, the fake's token in MODAL_TOKEN_ID and
 // MODAL_TOKEN_SECRET, and an empty MODAL_CONFIG_PATH so ~/.modal.toml is
 // not read. Sandbox tunnels are TLS listeners on 127.0.0.1 whose
-// certificate http.DefaultTransport trusts until the test ends; behind them
+// certificate http.DefaultTransport (and, through SSL_CERT_FILE, a child
+// process) trusts until the test ends; behind them
 // a stub answers /api/status as Jupyter would, unless RunLocally runs the
 // sandbox's real command.
 func Start(t testing.TB) *Server {
@@ -102,6 +105,13 @@ func Start(t testing.TB) *Server {
 	prev := tr.TLSClientConfig
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
 	t.Cleanup(func() { tr.TLSClientConfig = prev; tr.CloseIdleConnections() })
+	// Child processes (a provider plugin binary) trust it through the file
+	// Go reads for its system roots.
+	caFile := filepath.Join(t.TempDir(), "fakemodal-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
+		t.Fatalf("fakemodal: %v", err)
+	}
+	t.Setenv("SSL_CERT_FILE", caFile)
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
