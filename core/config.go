@@ -64,6 +64,23 @@ type ModelConfig struct {
 	Name string `yaml:"name" json:"name"`
 	// Revision is a branch, tag or commit (default "main").
 	Revision string `yaml:"revision,omitempty" json:"revision,omitempty"`
+	// Preload loads the model (and its tokenizer) into the kernel before
+	// the session is handed over, so they are ready in the first cell.
+	Preload *Preload `yaml:"preload,omitempty" json:"preload,omitempty"`
+	// Hidden keeps the model's identity out of the notebook: it is preloaded
+	// silently and its MODEL_<NAME>_PATH is not shown to agents.
+	Hidden bool `yaml:"hidden,omitempty" json:"hidden,omitempty"`
+}
+
+// Preload says how a model is loaded into the kernel.
+type Preload struct {
+	// Var and TokenizerVar name the kernel variables (default model, tokenizer).
+	Var          string `yaml:"var,omitempty" json:"var,omitempty"`
+	TokenizerVar string `yaml:"tokenizer_var,omitempty" json:"tokenizer_var,omitempty"`
+	// Dtype is a torch dtype name: bfloat16, float16, float32, or auto (default).
+	Dtype string `yaml:"dtype,omitempty" json:"dtype,omitempty"`
+	// DeviceMap is passed to from_pretrained: auto (default with a GPU), cuda, cpu...
+	DeviceMap string `yaml:"device_map,omitempty" json:"device_map,omitempty"`
 }
 
 // Workspace is what the researcher brings into the sandbox.
@@ -142,7 +159,10 @@ func LoadConfig(path string) (*SandboxConfig, error) {
 	return &cfg, nil
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var (
+	envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	pyIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
 
 // Validate checks the config without touching any backend.
 func (c *SandboxConfig) Validate() error {
@@ -157,6 +177,16 @@ func (c *SandboxConfig) Validate() error {
 	for _, m := range c.Models {
 		if _, err := ParseModel(m.Name); err != nil {
 			return err
+		}
+		if p := m.Preload; p != nil {
+			for _, v := range []string{p.Var, p.TokenizerVar} {
+				if v != "" && !pyIdent.MatchString(v) {
+					return Errorf(ErrInvalidConfig, "model %s: preload variable %q is not a Python identifier", m.Name, v)
+				}
+			}
+			if p.Dtype != "" && !pyIdent.MatchString(p.Dtype) {
+				return Errorf(ErrInvalidConfig, "model %s: dtype %q: use bfloat16, float16, float32 or auto", m.Name, p.Dtype)
+			}
 		}
 	}
 	for _, s := range c.Secrets {

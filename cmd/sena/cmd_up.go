@@ -17,6 +17,10 @@ var upCommand = &cli.Command{
 		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "YAML config file (flags below add to or override it)"},
 		&cli.StringFlag{Name: "gpu", Usage: "GPU kind and count: T4, A100, H100, H100:4 (default: CPU only)"},
 		&cli.StringSliceFlag{Name: "model", Usage: "Hugging Face model ORG/NAME[@REVISION], repeatable; its path is in MODEL_<NAME>_PATH"},
+		&cli.BoolFlag{Name: "preload", Usage: "load each --model and its tokenizer into the kernel (as model, tokenizer; then model_2, ...) before returning"},
+		&cli.StringFlag{Name: "dtype", Usage: "with --preload: torch dtype (bfloat16, float16, float32, auto)"},
+		&cli.StringFlag{Name: "device-map", Usage: "with --preload: device_map for from_pretrained (auto with a GPU, cuda, cpu)"},
+		&cli.BoolFlag{Name: "hide-models", Usage: "keep the --model names out of the notebook and the sandbox's environment (implies --preload)"},
 		&cli.StringSliceFlag{Name: "package", Usage: "pip requirement to install, repeatable"},
 		&cli.StringSliceFlag{Name: "system-package", Usage: "Debian package to install (container providers), repeatable"},
 		&cli.StringSliceFlag{Name: "library", Usage: "a .py file or package directory importable in the kernel, repeatable"},
@@ -99,7 +103,14 @@ func upConfig(c *cli.Context) (*core.SandboxConfig, error) {
 		if err != nil {
 			return nil, err
 		}
+		m.Hidden = c.Bool("hide-models")
+		if c.Bool("preload") || m.Hidden {
+			m.Preload = &core.Preload{Dtype: c.String("dtype"), DeviceMap: c.String("device-map")}
+		}
 		cfg.Models = append(cfg.Models, m)
+	}
+	if (c.IsSet("dtype") || c.IsSet("device-map")) && !c.Bool("preload") && !c.Bool("hide-models") {
+		return nil, usageErr("--dtype and --device-map go with --preload")
 	}
 	cfg.PythonPackages = append(cfg.PythonPackages, c.StringSlice("package")...)
 	cfg.SystemPackages = append(cfg.SystemPackages, c.StringSlice("system-package")...)
@@ -133,6 +144,7 @@ type upOutput struct {
 	GPU          string          `json:"gpu,omitempty"`
 	Models       []session.Model `json:"models,omitempty"`
 	Skills       []session.Skill `json:"skills,omitempty"`
+	Phases       []session.Phase `json:"phases"`
 }
 
 func printUp(c *cli.Context, e *env, rec *session.Record) error {
@@ -143,7 +155,7 @@ func printUp(c *cli.Context, e *env, rec *session.Record) error {
 	out := upOutput{
 		SessionID: rec.ID, SandboxID: rec.Handle.ID, Provider: rec.Provider, Mode: rec.Mode,
 		JupyterURL: url, NotebookPath: e.manager.Store().NotebookPath(rec.ID), KernelID: rec.KernelID,
-		GPU: rec.Config.GPU, Models: rec.Models, Skills: rec.Skills,
+		GPU: rec.Config.GPU, Models: rec.Models, Skills: rec.Skills, Phases: rec.Phases,
 	}
 	if e.json {
 		return writeJSON(c, out)
@@ -153,6 +165,10 @@ func printUp(c *cli.Context, e *env, rec *session.Record) error {
 	fmt.Fprintf(w, "jupyter   %s\n", out.JupyterURL)
 	fmt.Fprintf(w, "notebook  %s\n", out.NotebookPath)
 	for _, m := range out.Models {
+		if m.Hidden {
+			fmt.Fprintf(w, "model     (hidden)\n")
+			continue
+		}
 		fmt.Fprintf(w, "model     %s in $%s\n", m.Name, m.EnvVar)
 	}
 	for _, s := range out.Skills {

@@ -50,7 +50,7 @@ func TestModelsWorkspaceSecrets(t *testing.T) {
 			Name   string `json:"name"`
 			EnvVar string `json:"env_var"`
 		}
-		Skills    []struct{ Name, Description string }
+		Skills []struct{ Name, Description string }
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &u); err != nil {
 		t.Fatalf("up output %q: %v", r.stdout, err)
@@ -80,10 +80,22 @@ func TestModelsWorkspaceSecrets(t *testing.T) {
 		t.Fatalf("CI: %s lacks torch/transformers, so the model load is not checked", py)
 	}
 
-	// A second session with the same model makes no request to the hub.
-	u2 := c.up("--python", py, "--model", "sena-test/tiny-llama")
+	// A second session with the same model makes no request to the hub;
+	// this one preloads it hidden: model and tokenizer are ready, and the
+	// notebook never names the model.
+	u2 := c.up("--python", py, "--model", "sena-test/tiny-llama", "--hide-models", "--dtype", "float32")
 	if got := hubSrv.Requests(); got != requests {
 		t.Fatalf("second up made %d hub requests, want 0", got-requests)
+	}
+	if exec.Command(py, "-c", "import torch, transformers").Run() == nil {
+		r := c.ok("exec", u2.SessionID, "import os; print(type(model).__name__, model.dtype, model.name_or_path, tokenizer('hi')['input_ids'] != [], any('TINY' in k for k in os.environ))")
+		if got := strings.TrimSpace(r.stdout); got != "LlamaForCausalLM torch.float32 hidden-model True False" {
+			t.Fatalf("hidden preload: %q", got)
+		}
+		nbData, _ := os.ReadFile(u2.NotebookPath)
+		if strings.Contains(strings.ToLower(string(nbData)), "tiny-llama") {
+			t.Fatalf("the hidden model's name is in the notebook")
+		}
 	}
 	c.ok("down", u2.SessionID)
 

@@ -55,6 +55,7 @@ func (m *Manager) progress(format string, args ...any) {
 // returns once the kernel answers. On any failure, and when ctx is cancelled
 // (Ctrl-C), everything it created is destroyed and the record removed.
 func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (_ *Record, err error) {
+	start := time.Now()
 	if cfg.Provider == "" {
 		cfg.Provider = "local"
 	}
@@ -77,6 +78,9 @@ func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (_ *Record, e
 	if err != nil {
 		return nil, err
 	}
+	if err := preloadDefaults(cfg.Models, spec.GPU.Kind != ""); err != nil {
+		return nil, err
+	}
 
 	rec := &Record{
 		ID: newID(), Provider: cfg.Provider, Mode: cfg.Mode, State: StateStarting,
@@ -87,17 +91,21 @@ func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (_ *Record, e
 	if err != nil {
 		return nil, err
 	}
+	phases := newPhaseTimer(rec, start)
 	ws, err := prepareWorkspace(&cfg.Workspace)
 	if err != nil {
 		return nil, err
 	}
 	spec.Files = ws.files
 	rec.Skills = ws.skills
-	models, err := m.prepareModels(ctx, cfg, info, &spec)
+	models, modelPaths, err := m.prepareModels(ctx, cfg, info, &spec)
 	if err != nil {
 		return nil, err
 	}
 	rec.Models = models
+	if len(models) > 0 {
+		phases.mark("models_fetched")
+	}
 
 	// The record exists before the sandbox so that `sena down` works even if
 	// this process dies half-way; the backend labels make gc work if even
@@ -123,6 +131,7 @@ func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (_ *Record, e
 		return nil, err
 	}
 	rec.Handle, rec.Endpoint = resp.Handle, resp.Endpoint
+	phases.mark("sandbox_created")
 	if err := m.store.Put(rec); err != nil {
 		return nil, err
 	}
@@ -137,6 +146,7 @@ func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (_ *Record, e
 	if err := srv.WaitReady(readyCtx); err != nil {
 		return nil, fmt.Errorf("jupyter in sandbox %s did not become ready: %w", rec.ID, err)
 	}
+	phases.mark("jupyter_ready")
 	rec.UI = probeUI(ctx, rec.Endpoint.URL, token)
 	js, err := srv.StartSession(ctx, rec.Notebook, "python3")
 	if err != nil {
@@ -157,10 +167,15 @@ func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (_ *Record, e
 	if err := m.saveNotebook(ctx, srv, rec, nb); err != nil {
 		return nil, err
 	}
-	if err := m.initKernel(ctx, k, rec, ws); err != nil {
+	phases.mark("kernel_ready")
+	if err := m.initKernel(ctx, srv, k, rec, ws, cfg.Models, modelPaths); err != nil {
 		return nil, err
 	}
+	if hasPreload(cfg.Models) {
+		phases.mark("models_loaded")
+	}
 	rec.State = StateReady
+	phases.mark("ready")
 	if err := m.store.Put(rec); err != nil {
 		return nil, err
 	}

@@ -19,43 +19,63 @@ type ModelFetcher interface {
 // sandboxModelCache is where container sandboxes see the host's model cache.
 const sandboxModelCache = "/sena/hf-cache"
 
+// modelPath is where a model's snapshot is inside the sandbox, "" when the
+// provider places it (MODEL_<NAME>_PATH is then set on the provider's side).
+type modelPath string
+
 // prepareModels makes each model reachable in the sandbox and sets its
-// MODEL_<NAME>_PATH. Host providers get the host's cache (shared or mounted
+// MODEL_<NAME>_PATH. Host providers get the host's cache (shared, or mounted
 // read-only); others (Modal) receive spec.Models and fetch on their side.
-func (m *Manager) prepareModels(ctx context.Context, cfg *core.SandboxConfig, info *core.ProviderInfo, spec *core.SandboxSpec) ([]Model, error) {
+// It returns the records' view (hidden models anonymous) and, in the same
+// order, the sandbox paths preloading reads.
+func (m *Manager) prepareModels(ctx context.Context, cfg *core.SandboxConfig, info *core.ProviderInfo, spec *core.SandboxSpec) ([]Model, []modelPath, error) {
 	if len(cfg.Models) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	caps := info.Capabilities
-	if !caps.SharesHostFS && !caps.HostMounts {
+	hostCache := caps.SharesHostFS || caps.HostMounts
+	if !hostCache {
 		var out []Model
 		for _, mc := range cfg.Models {
+			if mc.Hidden {
+				return nil, nil, core.Errorf(core.ErrUnsupported, "hidden models need a provider that uses the host's model cache (local or docker); %s fetches models on its side", cfg.Provider)
+			}
 			out = append(out, Model{Name: mc.Name, Revision: mc.Revision, EnvVar: core.ModelEnvVar(mc.Name)})
 		}
-		return out, nil // the provider sets the paths
+		return out, make([]modelPath, len(out)), nil
 	}
 	if m.Models == nil {
-		return nil, core.Errorf(core.ErrUnsupported, "this sena cannot download models (no model fetcher configured)")
+		return nil, nil, core.Errorf(core.ErrUnsupported, "this sena cannot download models (no model fetcher configured)")
 	}
 	var out []Model
+	var paths []modelPath
 	mounted := map[string]bool{}
 	for _, mc := range cfg.Models {
-		m.progress("fetching model %s", mc.Name)
+		if mc.Hidden {
+			m.progress("fetching a hidden model")
+		} else {
+			m.progress("fetching model %s", mc.Name)
+		}
 		snap, commit, cacheDir, err := m.Models.Fetch(ctx, mc.Name, mc.Revision)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		p := snap
 		if !caps.SharesHostFS {
 			rel, err := filepath.Rel(cacheDir, snap)
 			if err != nil || strings.HasPrefix(rel, "..") {
-				return nil, core.Errorf(core.ErrInvalidConfig, "model %s: snapshot %s is outside its cache %s", mc.Name, snap, cacheDir)
+				return nil, nil, core.Errorf(core.ErrInvalidConfig, "model %s: snapshot %s is outside its cache %s", mc.Name, snap, cacheDir)
 			}
 			p = path.Join(sandboxModelCache, filepath.ToSlash(rel))
 			if !mounted[cacheDir] {
 				spec.Mounts = append(spec.Mounts, core.Mount{Source: cacheDir, Target: sandboxModelCache, ReadOnly: true})
 				mounted[cacheDir] = true
 			}
+		}
+		paths = append(paths, modelPath(p))
+		if mc.Hidden {
+			out = append(out, Model{Hidden: true})
+			continue
 		}
 		if spec.Env == nil {
 			spec.Env = map[string]string{}
@@ -64,5 +84,5 @@ func (m *Manager) prepareModels(ctx context.Context, cfg *core.SandboxConfig, in
 		spec.Env[v] = p
 		out = append(out, Model{Name: mc.Name, Revision: mc.Revision, Commit: commit, EnvVar: v, Path: p})
 	}
-	return out, nil
+	return out, paths, nil
 }

@@ -31,6 +31,28 @@ type Record struct {
 	Models    []Model            `json:"models,omitempty"`
 	Skills    []Skill            `json:"skills,omitempty"`
 	CreatedAt time.Time          `json:"created_at"`
+	// Phases are the seconds from the start of `up` at which each step ended.
+	Phases []Phase `json:"phases,omitempty"`
+}
+
+// Phase is one step of bringing a session up.
+type Phase struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+}
+
+// phaseTimer records how long up's steps take, for users and benchmarks.
+type phaseTimer struct {
+	rec   *Record
+	start time.Time
+}
+
+func newPhaseTimer(rec *Record, start time.Time) *phaseTimer {
+	return &phaseTimer{rec: rec, start: start}
+}
+
+func (p *phaseTimer) mark(name string) {
+	p.rec.Phases = append(p.rec.Phases, Phase{Name: name, Seconds: time.Since(p.start).Seconds()})
 }
 
 // Record states.
@@ -39,13 +61,15 @@ const (
 	StateReady    = "ready"
 )
 
-// Model is a model made available in the session.
+// Model is a model made available in the session. A hidden model has no
+// name or variable here: only the kernel it was preloaded into knows it.
 type Model struct {
-	Name     string `json:"name"`
+	Name     string `json:"name,omitempty"`
 	Revision string `json:"revision,omitempty"`
 	Commit   string `json:"commit,omitempty"`
-	EnvVar   string `json:"env_var"`
-	Path     string `json:"path"` // inside the sandbox
+	EnvVar   string `json:"env_var,omitempty"`
+	Path     string `json:"path,omitempty"` // inside the sandbox
+	Hidden   bool   `json:"hidden,omitempty"`
 }
 
 // Skill is a workspace skill copied into the sandbox, as agents see it.

@@ -224,25 +224,21 @@ func (m *Manager) setupKernel(ctx context.Context, k *kernel.Kernel, skills []Sk
 	return nil
 }
 
-// initKernel prepares a new session's kernel and runs the workspace's init
-// code once, as the notebook's first cell so the experiment shows it.
-func (m *Manager) initKernel(ctx context.Context, k *kernel.Kernel, rec *Record, ws *workspace) error {
+// initKernel prepares a new session's kernel: the workspace on sys.path,
+// preloaded models, then the init code, which is recorded as a cell so the
+// experiment shows it. Init and preload code is Python even in CLI sessions.
+func (m *Manager) initKernel(ctx context.Context, srv *kernel.Server, k *kernel.Kernel, rec *Record, ws *workspace, models []core.ModelConfig, paths []modelPath) error {
 	if err := m.setupKernel(ctx, k, ws.skills); err != nil {
+		return err
+	}
+	pyRec := *rec
+	pyRec.Mode = core.ModeNotebook
+	s := &Session{Record: &pyRec, m: m, srv: srv, k: k}
+	if err := m.preloadModels(ctx, s, models, paths); err != nil {
 		return err
 	}
 	if strings.TrimSpace(ws.initCode) == "" {
 		return nil
-	}
-	// Init code is Python even in CLI sessions.
-	pyRec := *rec
-	pyRec.Mode = core.ModeNotebook
-	s := &Session{Record: &pyRec, m: m, k: k}
-	token, err := m.store.Token(rec.ID)
-	if err != nil {
-		return err
-	}
-	if s.srv, err = kernel.NewServer(rec.Endpoint.URL, token); err != nil {
-		return err
 	}
 	m.progress("running init code")
 	ex, err := s.Execute(ctx, ws.initCode, nil)

@@ -1,0 +1,120 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/core/kernel"
+)
+
+// preloadDefaults fills in variable names (model/tokenizer, then model_2,
+// tokenizer_2, ...), the dtype and the device map, and refuses two models
+// loading into one variable.
+func preloadDefaults(models []core.ModelConfig, gpu bool) error {
+	seen := map[string]bool{}
+	n := 0
+	for i := range models {
+		p := models[i].Preload
+		if p == nil {
+			continue
+		}
+		n++
+		suffix := ""
+		if n > 1 {
+			suffix = "_" + strconv.Itoa(n)
+		}
+		if p.Var == "" {
+			p.Var = "model" + suffix
+		}
+		if p.TokenizerVar == "" {
+			p.TokenizerVar = "tokenizer" + suffix
+		}
+		if p.Dtype == "" {
+			p.Dtype = "auto"
+		}
+		if p.DeviceMap == "" && gpu {
+			p.DeviceMap = "auto"
+		}
+		for _, v := range []string{p.Var, p.TokenizerVar} {
+			if seen[v] {
+				return core.Errorf(core.ErrInvalidConfig, "two preloaded models use the variable %q: give each its own var", v)
+			}
+			seen[v] = true
+		}
+	}
+	return nil
+}
+
+// preloadCode loads one model and its tokenizer: from its MODEL_<NAME>_PATH,
+// or for a hidden model from its path, renamed so the loaded objects do
+// not carry the model's name.
+func preloadCode(m core.ModelConfig, path modelPath) string {
+	p := m.Preload
+	dtype := strconv.Quote(p.Dtype)
+	if p.Dtype != "auto" {
+		dtype = "torch." + p.Dtype
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "import os, torch, transformers\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n")
+	if m.Hidden {
+		fmt.Fprintf(&b, "_path = %q\n", string(path))
+	} else {
+		fmt.Fprintf(&b, "_path = os.environ[%q]\n", core.ModelEnvVar(m.Name))
+	}
+	fmt.Fprintf(&b, "%s = AutoTokenizer.from_pretrained(_path)\n", p.TokenizerVar)
+	// transformers 4.56 renamed torch_dtype to dtype.
+	fmt.Fprintf(&b, "_kw = {'dtype' if tuple(map(int, transformers.__version__.split('.')[:2])) >= (4, 56) else 'torch_dtype': %s}\n", dtype)
+	if p.DeviceMap != "" {
+		fmt.Fprintf(&b, "_kw['device_map'] = %q\n", p.DeviceMap)
+	}
+	fmt.Fprintf(&b, "%s = AutoModelForCausalLM.from_pretrained(_path, **_kw).eval()\n", p.Var)
+	if m.Hidden {
+		fmt.Fprintf(&b, "%s.config._name_or_path = %s.name_or_path = %s.name_or_path = 'hidden-model'\n", p.Var, p.Var, p.TokenizerVar)
+	}
+	fmt.Fprintf(&b, "del _path, _kw\n")
+	return b.String()
+}
+
+func hasPreload(models []core.ModelConfig) bool {
+	for _, m := range models {
+		if m.Preload != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// preloadModels loads the preloaded models: visibly, as notebook cells, or
+// silently for hidden models so the notebook never names them.
+func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.ModelConfig, paths []modelPath) error {
+	for i, mc := range models {
+		if mc.Preload == nil {
+			continue
+		}
+		code := preloadCode(mc, paths[i])
+		if mc.Hidden {
+			m.progress("preloading a hidden model")
+			res, err := s.k.Execute(ctx, code, &kernel.ExecuteOptions{Silent: true})
+			if err != nil {
+				return fmt.Errorf("preload hidden model: %w", err)
+			}
+			if res.Status != "ok" {
+				// The error would name the model; say only what kind of failure it was.
+				return core.Errorf(core.ErrInvalidConfig, "preloading the hidden model failed with %s", res.EName)
+			}
+			continue
+		}
+		m.progress("preloading %s into %s", mc.Name, mc.Preload.Var)
+		ex, err := s.Execute(ctx, code, nil)
+		if err != nil {
+			return fmt.Errorf("preload %s: %w", mc.Name, err)
+		}
+		if ex.Result.Status != "ok" {
+			return core.Errorf(core.ErrInvalidConfig, "preloading %s raised %s: %s", mc.Name, ex.Result.EName, ex.Result.EValue)
+		}
+	}
+	return nil
+}
