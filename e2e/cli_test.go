@@ -37,7 +37,8 @@ func (c *cli) command(ctx context.Context, args ...string) *exec.Cmd {
 // run runs sena and returns stdout, stderr and the exit code.
 func (c *cli) run(args ...string) (string, string, int) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(c.t.Context(), 5*time.Minute)
+	// Not t.Context(): cleanups run `down` after it is cancelled.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.t.Context()), 5*time.Minute)
 	defer cancel()
 	cmd := c.command(ctx, args...)
 	var stdout, stderr bytes.Buffer
@@ -76,7 +77,7 @@ func (c *cli) up(args ...string) upResult {
 	if err := json.Unmarshal([]byte(out), &r); err != nil || r.SessionID == "" || r.JupyterURL == "" {
 		c.t.Fatalf("sena up printed %q (%v); want a JSON object with session_id and jupyter_url", out, err)
 	}
-	c.t.Cleanup(func() { c.run("down", r.SessionID) })
+	c.t.Cleanup(func() { c.run("down", r.SessionID) }) // a no-op when the test got to down
 	return r
 }
 
@@ -107,7 +108,7 @@ func sessionRoundTrip(t *testing.T, provider string) {
 	}
 
 	nb := t.TempDir() + "/out.ipynb"
-	c.ok("notebook", r.SessionID, "-o", nb)
+	c.ok("notebook", "-o", nb, r.SessionID)
 	var doc struct {
 		Cells []struct {
 			CellType string          `json:"cell_type"`
@@ -129,7 +130,7 @@ func sessionRoundTrip(t *testing.T, provider string) {
 		t.Errorf("notebook cells %q: want both executed cells", sources)
 	}
 
-	out := c.ok("ls", "--json")
+	out := c.ok("--json", "ls")
 	var ls []struct {
 		ID, Provider, Status string
 		JupyterURL           string `json:"jupyter_url"`
@@ -195,7 +196,7 @@ func TestGPUWithoutNvidiaRuntimeFailsAtOnce(t *testing.T) {
 			t.Errorf("failed up left container %s", id)
 		}
 	}
-	if out := c.ok("ls", "--json"); strings.TrimSpace(out) != "[]" {
+	if out := c.ok("--json", "ls"); strings.TrimSpace(out) != "[]" {
 		t.Errorf("sena ls after a failed up = %s, want []", out)
 	}
 }
