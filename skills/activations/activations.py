@@ -59,9 +59,10 @@ def extract(model, tokenizer, prompts, layers, positions="last", batch_size: int
             enc = encode(tokenizer, batch[start : start + batch_size], model_device(model))
             model(**forward_inputs(model, enc))
             for row, mask in enumerate(enc["attention_mask"]):
-                real = mask.nonzero().squeeze(-1).to(captured[idx[0]].device)
+                real = mask.nonzero().squeeze(-1)
                 for layer, i in zip(wanted, idx):
-                    picked = _select(captured[i][row], real, positions)
+                    h = captured[i][row]  # layers may sit on different GPUs (device_map)
+                    picked = _select(h, real.to(h.device), positions)
                     results[layer].append(picked.to(device) if device is not None else picked)
             captured.clear()
     out = {layer: (vals[0] if single else vals if positions == "all" else torch.stack(vals))

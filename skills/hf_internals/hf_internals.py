@@ -79,7 +79,7 @@ def unembed(model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     """
     model = unwrap(model)
     logits = model.get_output_embeddings()(final_norm(model)(hidden))
-    cap = getattr(model.config, "final_logit_softcapping", None)
+    cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
     if cap:
         logits = torch.tanh(logits / cap) * cap
     return logits

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from activations import extract
-from hf_internals import decoder_layers, final_norm, unembed
+from hf_internals import decoder_layers, unembed, unwrap
 
 
 @dataclass
@@ -39,7 +39,7 @@ def lens_logits(model, tokenizer, prompt, layers=None, position: int = -1) -> to
     """
     layers = list(range(len(decoder_layers(model)))) if layers is None else list(layers)
     acts = extract(model, tokenizer, prompt, layers, positions=position, device=None)
-    head_device = next(final_norm(model).parameters(), torch.empty(0)).device
+    head_device = unwrap(model).get_output_embeddings().weight.device
     hidden = torch.stack([acts[layer].to(head_device) for layer in layers])
     return unembed(model, hidden).float().cpu()
 

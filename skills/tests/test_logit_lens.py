@@ -38,3 +38,17 @@ def test_top_k_tokens(model, tokenizer):
     assert result.tokens[-1] == [tokenizer.decode([i]) for i in ids.tolist()]
     torch.testing.assert_close(result.probs[-1], probs.float())
     assert f"layer   2: {result.tokens[-1][0]!r}" in str(result)
+
+
+def test_gemma2_soft_capping_and_offset_norm(tokenizer):
+    """Gemma-2 caps its logits (tanh) and scales embeddings: the lens must follow suit."""
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    torch.manual_seed(0)
+    cfg = Gemma2Config(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, head_dim=16, vocab_size=len(tokenizer), initializer_range=0.1,
+                       final_logit_softcapping=0.5, pad_token_id=0, bos_token_id=1, eos_token_id=None)
+    model = Gemma2ForCausalLM(cfg).double().eval()
+    logits = forward(model, tokenizer, PROMPTS[0]).logits[0, -1]
+    assert logits.abs().max() < 0.5  # the cap is active
+    torch.testing.assert_close(lens_logits(model, tokenizer, PROMPTS[0])[-1], logits.float())
