@@ -148,4 +148,3 @@ for _ in range({N}):
     display(Image(data=_png, format='png'))
 `)
 }
-

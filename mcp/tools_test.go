@@ -63,11 +63,11 @@ func TestTools(t *testing.T) {
 	})
 	t.Run("execute_prints", func(t *testing.T) {
 		c := parent.with(t)
-		res := c.exec(id, "import os, sys\nprint('hello')\nprint('warn', file=sys.stderr)\nprint(os.environ['SENA_GREETING'], os.environ['SENA_TEST_SECRET'] == 's3cret-value')\n'done'")
+		res := c.exec(id, "import os, sys\nprint('hello')\nprint('warn', file=sys.stderr)\nprint(os.environ['SENA_GREETING'], len(os.environ['SENA_TEST_SECRET']))\n'done'")
 		if res.IsError {
 			t.Fatal(text(res))
 		}
-		contains(t, text(res), "[ok] execution_count=", "hello\n", "warn\n", "hi True", "'done'", info.NotebookPath)
+		contains(t, text(res), "[ok] execution_count=", "hello\n", "warn\n", "hi 12", "'done'", info.NotebookPath)
 	})
 	t.Run("execute_raises", func(t *testing.T) {
 		c := parent.with(t)
@@ -261,8 +261,13 @@ func TestTools(t *testing.T) {
 	})
 	t.Run("misuse", func(t *testing.T) {
 		c := parent.with(t)
-		for _, tool := range []string{"execute_code", "edit_cell", "add_markdown", "get_notebook_outputs", "interrupt_kernel", "restart_kernel", "shutdown_session", "list_skills", "attach_to_session"} {
-			c.fails(tool, map[string]any{"session_id": "snope", "code": "1", "content": "x"}, "unknown session \"snope\"")
+		for tool, args := range map[string]map[string]any{
+			"execute_code": {"code": "1"}, "edit_cell": {"code": "1"}, "add_markdown": {"content": "x"},
+			"get_notebook_outputs": {}, "interrupt_kernel": {}, "restart_kernel": {}, "shutdown_session": {},
+			"list_skills": {}, "attach_to_session": {},
+		} {
+			args["session_id"] = "snope"
+			c.fails(tool, args, "unknown session \"snope\"")
 		}
 		c.fails("execute_code", map[string]any{"code": "1"}, "session_id")
 		c.fails("execute_code", map[string]any{"session_id": id, "code": "1", "timeout": -1}, "timeout")
