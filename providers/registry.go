@@ -11,13 +11,17 @@ import (
 
 	"github.com/sena-labs/sena/core"
 	"github.com/sena-labs/sena/plugin"
+	"github.com/sena-labs/sena/providers/docker"
 	"github.com/sena-labs/sena/providers/local"
+	"github.com/sena-labs/sena/providers/modal"
 )
 
 // Builtin returns the providers compiled into sena.
 func Builtin() map[string]core.Factory {
 	return map[string]core.Factory{
-		local.Name: local.New,
+		local.Name:  local.New,
+		docker.Name: docker.New,
+		modal.Name:  modal.New,
 	}
 }
 
