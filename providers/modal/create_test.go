@@ -187,12 +187,20 @@ func TestCreateDownloadsModelsIntoVolumesFirst(t *testing.T) {
 	if len(dl.GetSecretIds()) != 1 || len(env) != 1 || env["HF_TOKEN"] != "hf_local_secret" {
 		t.Errorf("download secrets = %v (env %v), want HF_TOKEN only", dl.GetSecretIds(), env)
 	}
+	// Tagged like the session, plus its role, so that gc finds it.
 	for _, r := range fakemodal.Requests[*pb.SandboxTagsSetRequest](fake, "SandboxTagsSet") {
-		if r.GetSandboxId() != "" && len(r.GetTags()) == 3 {
-			return // the download: session labels plus sena.role
+		tags := map[string]string{}
+		for _, tag := range r.GetTags() {
+			tags[tag.GetTagName()] = tag.GetTagValue()
+		}
+		if tags[labelRole] == roleFetch {
+			if len(tags) != len(req.Labels)+1 || tags[core.LabelSession] != req.SessionID || tags[core.LabelManaged] != "true" {
+				t.Errorf("download tags = %v, want %v plus %s", tags, req.Labels, labelRole)
+			}
+			return
 		}
 	}
-	t.Errorf("the download sandbox was not tagged with the session labels and %s", labelRole)
+	t.Errorf("no sandbox was tagged %s=%s", labelRole, roleFetch)
 }
 
 func TestSecretsStayOutOfRequestsAndLogs(t *testing.T) {

@@ -2,6 +2,7 @@ package modal
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"time"
 
@@ -64,14 +65,22 @@ func (p *Provider) Destroy(ctx context.Context, req *core.DestroyRequest) error 
 	return nil
 }
 
-// List returns the running sandboxes whose Modal tags include all of
-// req.Labels, model downloads included (labelled sena.role).
+// List returns the running Sena sandboxes (tagged sena.managed=true) whose
+// Modal tags include all of req.Labels, model downloads included (labelled
+// sena.role).
 func (p *Provider) List(ctx context.Context, req *core.ListRequest) (*core.ListResponse, error) {
 	mc, err := p.modal(ctx)
 	if err != nil {
 		return nil, err
 	}
-	seq, err := mc.Sandboxes.List(ctx, &modalsdk.SandboxListParams{Tags: req.Labels})
+	// Only Sena's sandboxes, whatever the caller asks: the workspace may
+	// run others, and `down --all` terminates what this returns.
+	want := maps.Clone(req.Labels)
+	if want == nil {
+		want = map[string]string{}
+	}
+	want[core.LabelManaged] = "true"
+	seq, err := mc.Sandboxes.List(ctx, &modalsdk.SandboxListParams{Tags: want})
 	if err != nil {
 		return nil, modalError("list sandboxes", err)
 	}
@@ -87,9 +96,8 @@ func (p *Provider) List(ctx context.Context, req *core.ListRequest) (*core.ListR
 		if err != nil {
 			return nil, modalError("read tags of sandbox "+sb.SandboxID, err)
 		}
-		// `down --all` terminates what this returns: trust the tags, not
-		// only the server's filter.
-		if !hasLabels(tags, req.Labels) {
+		// Trust the tags, not only the server's filter.
+		if !hasLabels(tags, want) {
 			continue
 		}
 		resp.Sandboxes = append(resp.Sandboxes, core.SandboxInfo{

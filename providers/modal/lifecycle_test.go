@@ -58,6 +58,20 @@ func TestInspectDestroyList(t *testing.T) {
 	}
 }
 
+func TestListShowsOnlySenaSandboxes(t *testing.T) {
+	p, fake, _ := newTestProvider(t)
+	ctx := testContext(t)
+	fake.AddSandbox(map[string]string{"team": "someone-else"})
+	fake.AddSandbox(map[string]string{core.LabelManaged: "false", core.LabelSession: "sena-x"})
+	ours := fake.AddSandbox(map[string]string{core.LabelManaged: "true", core.LabelSession: "sena-x"})
+	for _, want := range []map[string]string{nil, {core.LabelSession: "sena-x"}} {
+		l, err := p.List(ctx, &core.ListRequest{Labels: want})
+		if err != nil || len(l.Sandboxes) != 1 || l.Sandboxes[0].Handle.ID != ours {
+			t.Errorf("List(%v) = %+v, %v; want only %s", want, l, err, ours)
+		}
+	}
+}
+
 func TestGoneSandboxes(t *testing.T) {
 	p, _, _ := newTestProvider(t)
 	ctx := testContext(t)

@@ -283,6 +283,18 @@ func (s *Server) Running() []string {
 	return out
 }
 
+// AddSandbox starts a sandbox with these tags that no provider made, as
+// another tool sharing the Modal workspace would, and returns its id.
+func (s *Server) AddSandbox(tags map[string]string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := &sandbox{id: s.id("sb"), def: &pb.Sandbox{}, tags: tags}
+	b.created = float64(s.next)
+	s.boxes[b.id] = b
+	s.order = append(s.order, b.id)
+	return b.id
+}
+
 // TunnelURL is the URL modal-go makes of a running sandbox's tunnel for
 // containerPort, or "".
 func (s *Server) TunnelURL(id string, containerPort int) string {
