@@ -29,9 +29,13 @@ func TestJupyter(t *testing.T) {
 			t.Run("Contents", func(t *testing.T) { testContents(t, srv, js) })
 			t.Run("Auth", func(t *testing.T) { testAuth(t, js) })
 			t.Run("Outputs", func(t *testing.T) { testOutputs(t, srv, "v1") })
-			t.Run("Restart", func(t *testing.T) { testRestart(t, srv) })
-			t.Run("Killed", func(t *testing.T) { testKilled(t, srv) })
-			t.Run("Shutdown", func(t *testing.T) { testShutdown(t, srv) })
+			t.Run("Lifecycle", func(t *testing.T) {
+				// One kernel through restart, crash and shutdown: kernel starts are the slow part.
+				k := connect(t, srv)
+				t.Run("Restart", func(t *testing.T) { testRestart(t, k) })
+				t.Run("Killed", func(t *testing.T) { testKilled(t, k) })
+				t.Run("Shutdown", func(t *testing.T) { testShutdown(t, srv, k) })
+			})
 			t.Run("Legacy", func(t *testing.T) {
 				flag := "--ZMQChannelsWebsocketConnection.kernel_ws_protocol="
 				if strings.HasPrefix(in.ServerVersion, "1.") {
@@ -367,8 +371,7 @@ func containsType(evs []kernel.Event, typ string) bool {
 	return false
 }
 
-func testRestart(t *testing.T, srv *kernel.Server) {
-	k := connect(t, srv)
+func testRestart(t *testing.T, k *kernel.Kernel) {
 	run(t, k, "y = 1")
 
 	// A pending execution fails as soon as the kernel restarts.
@@ -398,8 +401,7 @@ func testRestart(t *testing.T, srv *kernel.Server) {
 	}
 }
 
-func testKilled(t *testing.T, srv *kernel.Server) {
-	k := connect(t, srv)
+func testKilled(t *testing.T, k *kernel.Kernel) {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -414,8 +416,7 @@ func testKilled(t *testing.T, srv *kernel.Server) {
 	}
 }
 
-func testShutdown(t *testing.T, srv *kernel.Server) {
-	k := connect(t, srv)
+func testShutdown(t *testing.T, srv *kernel.Server, k *kernel.Kernel) {
 	run(t, k, "pass")
 	if err := srv.ShutdownKernel(context.Background(), k.ID()); err != nil {
 		t.Fatal(err)

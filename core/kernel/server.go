@@ -1,7 +1,3 @@
-// Package kernel is Sena's one Jupyter client: the Jupyter Server REST API
-// (kernels, sessions, contents) and the kernel websocket, in both the
-// v1.kernel.websocket.jupyter.org and the legacy JSON protocol. Every
-// provider returns a Jupyter endpoint; this package drives it.
 package kernel
 
 import (
