@@ -105,7 +105,7 @@ func TestInfoReportsHostGPUs(t *testing.T) {
 	if got := strings.Join(info.Capabilities.GPUKinds, ","); got != "H100" || info.Capabilities.MaxGPUs != 4 {
 		t.Errorf("GPUKinds %q MaxGPUs %d, want H100 and 4", got, info.Capabilities.MaxGPUs)
 	}
-	if !info.Capabilities.PythonPath || !info.Capabilities.HostMounts || info.Capabilities.Images || info.Name != Name {
+	if !info.Capabilities.PythonPath || !info.Capabilities.HostMounts || !info.Capabilities.SharesHostFS || info.Capabilities.Images || info.Name != Name {
 		t.Errorf("capabilities %+v", info)
 	}
 
