@@ -41,7 +41,16 @@ func TestJupyter(t *testing.T) {
 				if strings.HasPrefix(in.ServerVersion, "1.") {
 					flag = "--ServerApp.kernel_ws_protocol="
 				}
-				testOutputs(t, newServer(t, jupytertest.Start(t, in.Path, flag)), "legacy")
+				// Behind a base_url too, as under JupyterHub or a proxy.
+				js := jupytertest.Start(t, in.Path, flag, "--ServerApp.base_url=/proxy/abc/")
+				if !strings.HasSuffix(js.URL, "/proxy/abc/") {
+					t.Fatalf("server URL %s lacks the base_url", js.URL)
+				}
+				srv := newServer(t, js)
+				if v, err := srv.Version(context.Background()); err != nil || v != in.ServerVersion {
+					t.Fatalf("Version behind base_url = %q, %v", v, err)
+				}
+				testOutputs(t, srv, "legacy")
 			})
 		})
 	}
@@ -343,6 +352,28 @@ func testOutputs(t *testing.T, srv *kernel.Server, wantProto string) {
 		}
 		if e := stream(t, evs, "stderr"); e != "" {
 			t.Errorf("stderr %q (rate limit?)", e)
+		}
+	})
+	t.Run("Interrupt", func(t *testing.T) {
+		done := make(chan *kernel.ExecuteResult, 1)
+		go func() {
+			res, err := k.Execute(context.Background(), "import time\ntime.sleep(60)", nil)
+			if err != nil {
+				t.Error(err)
+			}
+			done <- res
+		}()
+		time.Sleep(500 * time.Millisecond) // let the sleep begin
+		if err := k.Interrupt(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case res := <-done:
+			if res == nil || res.EName != "KeyboardInterrupt" || res.Interrupted {
+				t.Errorf("interrupted execution: %+v; want KeyboardInterrupt, not marked as a ctx interrupt", res)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("execution still running 10s after Interrupt")
 		}
 	})
 	t.Run("InterruptOnTimeout", func(t *testing.T) {

@@ -22,7 +22,7 @@ import (
 
 // Server is a running jupyter_server owned by one test.
 type Server struct {
-	URL     string // base URL with trailing slash: "http://127.0.0.1:PORT/"
+	URL     string // base URL, base_url included, with trailing slash: "http://127.0.0.1:PORT/"
 	Token   string // sent as "Authorization: token <Token>"
 	RootDir string // the server's root_dir, a fresh t.TempDir()
 	PID     int    // leader of the server's process group
@@ -36,7 +36,8 @@ const startTimeout = 60 * time.Second
 // Start runs `python -m jupyter_server` with core.JupyterServerArgs on
 // 127.0.0.1 and a free port, the token in JUPYTER_TOKEN, in its own process
 // group, and waits until GET /api answers. extraArgs are appended to the
-// server's flags (e.g. "--ZMQChannelsWebsocketConnection.kernel_ws_protocol=").
+// server's flags (e.g. "--ZMQChannelsWebsocketConnection.kernel_ws_protocol=");
+// a "--ServerApp.base_url=/x/" among them is reflected in URL.
 // The server and its kernels are stopped when the test ends; the server's log
 // is printed if the test failed.
 func Start(t testing.TB, python string, extraArgs ...string) *Server {
@@ -95,7 +96,7 @@ func (s *Server) start(t testing.TB, python, state string, port int, extraArgs [
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	s.PID = cmd.Process.Pid
-	s.URL = fmt.Sprintf("http://127.0.0.1:%d/", port)
+	s.URL = fmt.Sprintf("http://127.0.0.1:%d/", port) + baseURL(extraArgs)
 
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
@@ -119,6 +120,18 @@ func (s *Server) start(t testing.TB, python, state string, port int, extraArgs [
 		}
 	})
 	return nil
+}
+
+// baseURL is the --ServerApp.base_url among args, without its leading slash
+// and with a trailing one ("" for none).
+func baseURL(args []string) string {
+	const flag = "--ServerApp.base_url="
+	for _, a := range args {
+		if b, ok := strings.CutPrefix(a, flag); ok && strings.Trim(b, "/") != "" {
+			return strings.Trim(b, "/") + "/"
+		}
+	}
+	return ""
 }
 
 func apiUp(ctx context.Context, base string) bool {
