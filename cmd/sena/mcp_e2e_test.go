@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sena-labs/sena/core/kernel/jupytertest"
+	"github.com/sena-labs/sena/core/notebook/nbtest"
+)
+
+// TestMCPWithPythonClient drives `sena mcp` over stdio with the official
+// Python MCP SDK (a client that is not ours) against a real local sandbox.
+func TestMCPWithPythonClient(t *testing.T) {
+	py := jupytertest.Interpreters(t)[0].Path
+	client := pythonWith(t, "mcp", "matplotlib")
+	c := newCLI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, client, filepath.Join("testdata", "mcp_client.py"), senaBin, c.state, py)
+	out, err := cmd.Output()
+	if err != nil {
+		stderr := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("python MCP client: %v\nstdout: %s\nstderr: %s", err, out, stderr)
+	}
+	var res struct {
+		NotebookPath string `json:"notebook_path"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("client printed %q: %v", out, err)
+	}
+	nbtest.Validate(t, res.NotebookPath)
+	assertNoLocalSandboxes(t, c)
+}
+
+// TestMCPConfig checks the client config points at this binary.
+func TestMCPConfig(t *testing.T) {
+	c := newCLI(t)
+	r := c.ok("mcp", "config")
+	var cfg struct {
+		MCPServers map[string]struct {
+			Command string            `json:"command"`
+			Args    []string          `json:"args"`
+			Env     map[string]string `json:"env"`
+		} `json:"mcpServers"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &cfg); err != nil {
+		t.Fatalf("mcp config printed %q: %v", r.stdout, err)
+	}
+	s := cfg.MCPServers["sena"]
+	want, _ := filepath.EvalSymlinks(senaBin)
+	if s.Command != want || strings.Join(s.Args, " ") != "mcp" || s.Env["SENA_STATE_DIR"] != c.state {
+		t.Fatalf("mcp config: %+v", s)
+	}
+}
+
+// TestMCPHTTPRefusesRemote checks --http stays on loopback unless allowed.
+func TestMCPHTTPRefusesRemote(t *testing.T) {
+	c := newCLI(t)
+	r := c.run("mcp", "--http", "0.0.0.0:0")
+	if r.code == 0 || !strings.Contains(r.stderr, "--allow-remote") {
+		t.Fatalf("mcp --http 0.0.0.0:0: exit %d, stderr %s", r.code, r.stderr)
+	}
+}
+
+// pythonWith finds a Python that imports the given modules: skipped
+// locally, a failure in CI.
+func pythonWith(t *testing.T, modules ...string) string {
+	t.Helper()
+	for _, p := range []string{"python3", "/usr/bin/python3"} {
+		if exec.Command(p, "-c", "import "+strings.Join(modules, ", ")).Run() == nil {
+			return p
+		}
+	}
+	msg := "no Python with " + strings.Join(modules, ", ") + " (pip install mcp matplotlib)"
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
