@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The GPU proof (issue 7), run on a GPU machine from the repository root,
+# with bin/sena and bin/hubserve built beforehand (CGO_ENABLED=0) and the
+# Jupyter wheels for its Python in bench/gpu/wheels (see docs/benchmarks.md):
+#   1. GPU validation: kinds the machine lacks and counts it lacks fail.
+#   2. A ~1.2B Llama with random bf16 weights served by a hub on loopback;
+#      `sena up --gpu KIND --model --preload` through Sena's real download path.
+#   3. The steering and activations skills on it; phases and the floor.
+# Results go to $OUT (default bench/gpu/out).
+set -uo pipefail
+OUT=${OUT:-bench/gpu/out}
+mkdir -p "$OUT"
+work=$(mktemp -d)
+export SENA_STATE_DIR=$work/state HF_HUB_CACHE=$work/hf-cache SENA_CACHE_DIR=$work/cache
+log() { echo "== $*" | tee -a "$OUT/log.txt"; }
+cleanup() { bin/sena down --all >>"$OUT/log.txt" 2>&1; kill "${hub_pid:-0}" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+nvidia-smi --query-gpu=index,name,memory.total --format=csv | tee "$OUT/nvidia-smi.csv"
+kind=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | grep -oE 'H100|H200|A100' | head -1)
+python3 -c 'import sys, torch, transformers; print(sys.version.split()[0], torch.__version__, transformers.__version__)' | tee "$OUT/versions.txt"
+
+log "jupyter from carried wheels into a venv that sees the system torch"
+t0=$(date +%s.%N)
+python3 -m venv --system-site-packages "$work/venv"
+"$work/venv/bin/pip" install -q --no-index --find-links bench/gpu/wheels jupyter_server ipykernel >>"$OUT/log.txt" 2>&1 || { log "pip failed"; exit 1; }
+PY=$work/venv/bin/python
+echo "venv_s $(echo "$(date +%s.%N) - $t0" | bc)" | tee -a "$OUT/log.txt"
+
+log "GPU validation"
+other=A100; [ "$kind" = A100 ] && other=H100
+bin/sena up --python "$PY" --gpu "$other" >"$OUT/wrong-kind.txt" 2>&1; echo "exit $?" >>"$OUT/wrong-kind.txt"
+bin/sena up --python "$PY" --gpu "$kind:8" >"$OUT/too-many.txt" 2>&1; echo "exit $?" >>"$OUT/too-many.txt"
+cat "$OUT/wrong-kind.txt" "$OUT/too-many.txt"
+
+log "making the model"
+python3 bench/gpu/make_model.py "$work/model" 2>&1 | tail -1 | tee -a "$OUT/log.txt"
+du -sb "$work/model" | tee -a "$OUT/log.txt"
+bin/hubserve -repo bench/llama-1b -dir "$work/model" >"$work/hub.url" 2>>"$OUT/log.txt" &
+hub_pid=$!
+for _ in $(seq 1 120); do [ -s "$work/hub.url" ] && break; sleep 0.5; done
+export HF_ENDPOINT=$(head -1 "$work/hub.url")
+log "hub at $HF_ENDPOINT"
+
+log "sena up --gpu $kind --model bench/llama-1b --preload"
+t0=$(date +%s.%N)
+bin/sena --json up --python "$PY" --gpu "$kind" --model bench/llama-1b --preload --dtype bfloat16 --device-map cuda \
+	--skill steering --skill activations >"$OUT/up.json" 2>"$OUT/up.stderr" || { log "up failed"; tail -20 "$OUT/up.stderr"; exit 1; }
+echo "up_wall_s $(echo "$(date +%s.%N) - $t0" | bc)" | tee -a "$OUT/log.txt"
+id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["session_id"])' "$OUT/up.json")
+
+t0=$(date +%s.%N)
+bin/sena exec "$id" 'print(1 + 1)' >"$OUT/first-cell.txt" 2>&1
+echo "first_cell_s $(echo "$(date +%s.%N) - $t0" | bc)" | tee -a "$OUT/log.txt"
+bin/sena exec -f bench/gpu/experiment.py "$id" >"$OUT/experiment.json" 2>"$OUT/experiment.stderr"
+echo "experiment exit $?" | tee -a "$OUT/log.txt"
+cat "$OUT/experiment.json"
+snap=$(python3 -c 'import json,sys; print([m["path"] for m in json.load(open(sys.argv[1]))["models"]][0])' "$OUT/up.json")
+python3 bench/gpu/floor.py "$snap" >"$OUT/floor.json"; cat "$OUT/floor.json"
+bin/sena notebook -o "$OUT/gpu-session.ipynb" "$id" 2>/dev/null
+
+log "second up: cached model, no download"
+t0=$(date +%s.%N)
+bin/sena --json up --python "$PY" --gpu "$kind" --model bench/llama-1b >"$OUT/up2.json" 2>"$OUT/up2.stderr"
+echo "up2_wall_s $(echo "$(date +%s.%N) - $t0" | bc)" | tee -a "$OUT/log.txt"
