@@ -314,3 +314,37 @@ func assertNoLocalSandboxes(t *testing.T, c *senaCLI) {
 		t.Fatalf("sandboxes were left running: %s", r.stdout)
 	}
 }
+
+// TestGCAfterKilledUp kills `sena up` with SIGKILL while Jupyter starts:
+// nothing can clean up then, so `sena gc` must find and remove what it left.
+func TestGCAfterKilledUp(t *testing.T) {
+	c := newCLI(t)
+	cmd := exec.Command(senaBin, "--state-dir", c.state, "up", "--python", jupytertest.Interpreters(t)[0].Path)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(errb.String(), "waiting for Jupyter") {
+		if time.Now().After(deadline) {
+			t.Fatalf("up never started the sandbox: %s", errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	var ls []map[string]any
+	json.Unmarshal([]byte(c.ok("--json", "ls").stdout), &ls)
+	if len(ls) != 1 || ls[0]["status"] != "abandoned" {
+		t.Fatalf("ls after kill -9: %v, want one abandoned session", ls)
+	}
+	if r := c.ok("gc"); !strings.Contains(r.stdout, "removed") {
+		t.Fatalf("gc: %q", r.stdout)
+	}
+	json.Unmarshal([]byte(c.ok("--json", "ls").stdout), &ls)
+	if len(ls) != 0 {
+		t.Fatalf("ls after gc: %v", ls)
+	}
+	assertNoLocalSandboxes(t, c)
+}

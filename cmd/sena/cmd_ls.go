@@ -60,6 +60,9 @@ func (e *env) lsRow(s session.SessionStatus) lsRow {
 	}
 	if s.State == session.StateStarting {
 		r.Status = "starting"
+		if s.Abandoned() {
+			r.Status = "abandoned" // its up was killed; `sena gc` removes it
+		}
 	}
 	r.JupyterURL, _ = e.manager.JupyterURL(s.Record)
 	r.NotebookPath = e.manager.Store().NotebookPath(s.ID)

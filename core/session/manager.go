@@ -84,7 +84,7 @@ func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (_ *Record, e
 
 	rec := &Record{
 		ID: newID(), Provider: cfg.Provider, Mode: cfg.Mode, State: StateStarting,
-		Notebook: "", Config: *cfg, CreatedAt: time.Now().UTC(),
+		Config: *cfg, CreatedAt: time.Now().UTC(), UpOwner: upOwner(),
 	}
 	rec.Notebook = rec.ID + ".ipynb"
 	token, err := m.store.Token(rec.ID)
@@ -174,7 +174,7 @@ func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (_ *Record, e
 	if hasPreload(cfg.Models) {
 		phases.mark("models_loaded")
 	}
-	rec.State = StateReady
+	rec.State, rec.UpOwner = StateReady, ""
 	phases.mark("ready")
 	if err := m.store.Put(rec); err != nil {
 		return nil, err
@@ -328,6 +328,11 @@ func (m *Manager) List(ctx context.Context, providers []string) ([]SessionStatus
 	return out, errs
 }
 
+// Abandoned is true for a session whose `up` died before it was ready.
+func (s SessionStatus) Abandoned() bool {
+	return !s.Orphan && s.State == StateStarting && !ownerAlive(s.UpOwner)
+}
+
 func inspect(ctx context.Context, prov core.Provider, r *Record) core.Status {
 	if r.Handle.ID == "" {
 		return core.StatusUnknown
@@ -361,12 +366,21 @@ func (m *Manager) orphans(ctx context.Context, prov core.Provider, name string, 
 	return out, nil
 }
 
-// GC destroys sandboxes of this state dir that no session record owns (left
-// by a sena process killed during up). It returns what it removed.
+// GC destroys sandboxes of this state dir that no live session owns: those
+// with no record, and those whose `up` process died before finishing (a
+// sena killed during up). It returns what it removed.
 func (m *Manager) GC(ctx context.Context, providers []string) ([]SessionStatus, []error) {
 	all, errs := m.List(ctx, providers)
 	var removed []SessionStatus
 	for _, s := range all {
+		if s.Abandoned() {
+			if err := m.Down(ctx, s.ID); err != nil {
+				errs = append(errs, fmt.Errorf("remove abandoned session %s: %w", s.ID, err))
+				continue
+			}
+			removed = append(removed, s)
+			continue
+		}
 		if !s.Orphan {
 			continue
 		}

@@ -31,6 +31,8 @@ type Record struct {
 	Models    []Model            `json:"models,omitempty"`
 	Skills    []Skill            `json:"skills,omitempty"`
 	CreatedAt time.Time          `json:"created_at"`
+	// UpOwner is the process running `up` while State is starting (pid:start).
+	UpOwner string `json:"up_owner,omitempty"`
 	// Phases are the seconds from the start of `up` at which each step ended.
 	Phases []Phase `json:"phases,omitempty"`
 }
