@@ -4,7 +4,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 PY="${PYTHON:-python3}"
-if "$PY" -c 'import sys, torch, transformers, pytest
+if "$PY" -c 'import sys, torch, transformers, pytest, yaml
 sys.exit(0 if (torch.__version__.split("+")[0], transformers.__version__) == ("2.15.0", "5.24.0") else 1)' 2>/dev/null; then
   echo "skills test deps already installed"
   exit 0
