@@ -1,24 +1,10 @@
-"""Tiny randomly initialised models and a word-level tokenizer, built at test time.
-
-Each skill directory goes on sys.path, as the sandbox does when it mounts the skills.
-Weights are drawn wider than HF's default (initializer_range 0.1) so greedy outputs
-vary from step to step instead of repeating one token, and the configs have no EOS so
-every row generates its full length. Models run in float64 so that batched and unbatched runs agree far below the gaps
-between logits, and greedy decoding cannot flip on rounding.
-"""
+"""Pytest fixtures: each skill directory on sys.path (as the sandbox mounts skills),
+and the tiny models of tiny.py, one Llama and one GPT-2 per session."""
 import pathlib
 import sys
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, processors
-from transformers import (
-    GPT2Config,
-    GPT2LMHeadModel,
-    LlamaConfig,
-    LlamaForCausalLM,
-    PreTrainedTokenizerFast,
-)
 
 # Two cores shared with other jobs: one thread per test process avoids oversubscription.
 torch.set_num_threads(1)
@@ -28,48 +14,7 @@ for skill in sorted(SKILLS.iterdir()):
     if (skill / "SKILL.md").exists():
         sys.path.insert(0, str(skill))
 
-WORDS = (
-    "the a cat dog bird sat ran on under mat box red blue big small happy sad "
-    "paris rome is in city of user assistant : love hate this movie day"
-).split()
-SPECIAL = ["<pad>", "<bos>", "<eos>", "<unk>"]
-CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for m in messages %}{{ m['role'] }} : {{ m['content'] }}"
-    "{% if not loop.last %} <eos> {% endif %}{% endfor %}"
-    "{% if add_generation_prompt %} <eos> assistant :{% endif %}"
-)
-
-
-def make_tokenizer(pad=True):
-    """Word-level tokenizer that prepends <bos>, like Llama's."""
-    vocab = {w: i for i, w in enumerate(SPECIAL + WORDS)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 1)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", unk_token="<unk>")
-    if pad:
-        fast.pad_token = "<pad>"
-    fast.chat_template = CHAT_TEMPLATE
-    return fast
-
-
-def make_llama():
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,
-        num_key_value_heads=2, vocab_size=len(SPECIAL + WORDS), max_position_embeddings=128,
-        initializer_range=0.1, pad_token_id=0, bos_token_id=1, eos_token_id=None,
-    )
-    return LlamaForCausalLM(cfg).double().eval()
-
-
-def make_gpt2():
-    torch.manual_seed(0)
-    cfg = GPT2Config(
-        n_embd=64, n_layer=3, n_head=4, vocab_size=len(SPECIAL + WORDS), n_positions=128,
-        initializer_range=0.1, pad_token_id=0, bos_token_id=1, eos_token_id=None,
-    )
-    return GPT2LMHeadModel(cfg).double().eval()
+from tiny import PROMPTS, make_gpt2, make_llama, make_tokenizer  # noqa: E402  (re-exported for tests)
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +25,3 @@ def tokenizer():
 @pytest.fixture(scope="session", params=["llama", "gpt2"])
 def model(request):
     return {"llama": make_llama, "gpt2": make_gpt2}[request.param]()
-
-
-PROMPTS = ["the cat sat on the mat", "a dog", "big red box is in the city of paris", "happy"]

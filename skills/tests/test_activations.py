@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from activations import extract
-from conftest import PROMPTS
+from tiny import PROMPTS
 from hf_internals import final_norm
 
 

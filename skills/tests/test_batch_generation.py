@@ -2,7 +2,7 @@
 import torch
 
 from batch_generation import generate
-from conftest import PROMPTS, make_tokenizer
+from tiny import PROMPTS, make_tokenizer
 
 
 def greedy_reference(model, tokenizer, prompt, steps):

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
-from conftest import make_gpt2, make_llama, make_tokenizer
+from tiny import make_gpt2, make_llama, make_tokenizer
 from hf_internals import decoder_layers, encode, final_norm, layer_hooks, padding
 
 

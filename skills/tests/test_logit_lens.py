@@ -1,7 +1,7 @@
 """Logit lens against the model's own logits and a manual norm + head projection."""
 import torch
 
-from conftest import PROMPTS
+from tiny import PROMPTS
 from hf_internals import final_norm
 from logit_lens import lens_logits, logit_lens
 
