@@ -11,10 +11,13 @@ import (
 	"syscall"
 
 	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/core/session"
+	"github.com/sena-labs/sena/skills"
 	"github.com/urfave/cli/v2"
 )
 
 func main() {
+	session.BuiltinSkills = skills.FS
 	// Ctrl-C cancels the context: `up` then tears down what it started.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newApp().RunContext(ctx, os.Args)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -43,17 +44,30 @@ func prepareWorkspace(cfg *core.Workspace) (*workspace, error) {
 			return nil, err
 		}
 	}
-	seen := map[string]bool{}
-	for _, s := range cfg.Skills {
-		sk, err := ws.addSkill(s)
+	seen := map[string]bool{} // skill names and the refs that named them
+	queue := append([]string{}, cfg.Skills...)
+	explicit := len(queue)
+	for i := 0; i < len(queue); i++ {
+		if i >= explicit && seen[queue[i]] {
+			continue
+		}
+		sk, requires, err := ws.addSkill(queue[i])
 		if err != nil {
 			return nil, err
 		}
 		if seen[sk.Name] {
-			return nil, core.Errorf(core.ErrInvalidConfig, "skill %s is given twice", sk.Name)
+			if i < explicit {
+				return nil, core.Errorf(core.ErrInvalidConfig, "skill %s is given twice", sk.Name)
+			}
+			continue
 		}
-		seen[sk.Name] = true
+		seen[sk.Name], seen[queue[i]] = true, true
 		ws.skills = append(ws.skills, sk)
+		for _, r := range requires {
+			if !seen[r] && !slices.Contains(queue[i+1:], r) {
+				queue = append(queue, r)
+			}
+		}
 	}
 	return ws, nil
 }
@@ -93,7 +107,7 @@ func (ws *workspace) addLibrary(lib core.Library) error {
 	return ws.addTree(os.DirFS(lib.Path), lib.Path, path.Join(libDir, base))
 }
 
-func (ws *workspace) addSkill(ref string) (Skill, error) {
+func (ws *workspace) addSkill(ref string) (Skill, []string, error) {
 	var fsys fs.FS
 	var where string
 	if st, err := os.Stat(ref); err == nil && st.IsDir() {
@@ -107,51 +121,62 @@ func (ws *workspace) addSkill(ref string) (Skill, error) {
 		}
 	}
 	if fsys == nil {
-		return Skill{}, core.Errorf(core.ErrInvalidConfig, "skill %q: no such directory and no built-in skill of that name (`sena skills` lists them)", ref)
+		return Skill{}, nil, core.Errorf(core.ErrInvalidConfig, "skill %q: no such directory and no built-in skill of that name (`sena skills` lists them)", ref)
 	}
 	md, err := fs.ReadFile(fsys, "SKILL.md")
 	if err != nil {
-		return Skill{}, core.Errorf(core.ErrInvalidConfig, "skill %s has no SKILL.md: a skill is a directory with a SKILL.md describing it", where)
+		return Skill{}, nil, core.Errorf(core.ErrInvalidConfig, "skill %s has no SKILL.md: a skill is a directory with a SKILL.md describing it", where)
 	}
-	name, desc, err := ParseSkillFile(md)
+	meta, err := parseSkillMeta(md)
 	if err != nil {
-		return Skill{}, core.Errorf(core.ErrInvalidConfig, "skill %s: %v", where, err)
+		return Skill{}, nil, core.Errorf(core.ErrInvalidConfig, "skill %s: %v", where, err)
 	}
+	name := meta.Name
 	if name == "" {
 		name = filepath.Base(filepath.Clean(ref))
 	}
 	if !safeName(name) {
-		return Skill{}, core.Errorf(core.ErrInvalidConfig, "skill %s: name %q must be a plain directory name", where, name)
+		return Skill{}, nil, core.Errorf(core.ErrInvalidConfig, "skill %s: name %q must be a plain directory name", where, name)
 	}
 	dest := path.Join(skillsDir, name)
 	if err := ws.addTree(fsys, where, dest); err != nil {
-		return Skill{}, err
+		return Skill{}, nil, err
 	}
-	return Skill{Name: name, Description: desc, Path: dest}, nil
+	return Skill{Name: name, Description: meta.Description, Path: dest}, meta.Requires, nil
+}
+
+// SkillMeta is the front matter of a SKILL.md.
+type SkillMeta struct {
+	Name        string   `yaml:"name"`
+	Description string   `yaml:"description"`
+	Requires    []string `yaml:"requires"` // skills whose modules this one imports
 }
 
 // ParseSkillFile reads the YAML front matter of a SKILL.md (name, description).
 func ParseSkillFile(md []byte) (name, description string, err error) {
+	m, err := parseSkillMeta(md)
+	return m.Name, m.Description, err
+}
+
+func parseSkillMeta(md []byte) (SkillMeta, error) {
+	var meta SkillMeta
 	text := strings.TrimLeft(string(md), "\ufeff")
 	rest, ok := strings.CutPrefix(text, "---\n")
 	if !ok {
-		return "", "", fmt.Errorf("SKILL.md must start with YAML front matter (---, name:, description:, ---)")
+		return meta, fmt.Errorf("SKILL.md must start with YAML front matter (---, name:, description:, ---)")
 	}
 	front, _, ok := strings.Cut(rest, "\n---")
 	if !ok {
-		return "", "", fmt.Errorf("SKILL.md front matter is not closed with ---")
-	}
-	var meta struct {
-		Name        string `yaml:"name"`
-		Description string `yaml:"description"`
+		return meta, fmt.Errorf("SKILL.md front matter is not closed with ---")
 	}
 	if err := yaml.Unmarshal([]byte(front), &meta); err != nil {
-		return "", "", fmt.Errorf("SKILL.md front matter: %v", err)
+		return meta, fmt.Errorf("SKILL.md front matter: %v", err)
 	}
-	if strings.TrimSpace(meta.Description) == "" {
-		return "", "", fmt.Errorf("SKILL.md needs a description: agents choose skills by it")
+	meta.Description = strings.TrimSpace(meta.Description)
+	if meta.Description == "" {
+		return meta, fmt.Errorf("SKILL.md needs a description: agents choose skills by it")
 	}
-	return meta.Name, strings.TrimSpace(meta.Description), nil
+	return meta, nil
 }
 
 // addTree copies a directory, refusing symlinks (they could reach outside
