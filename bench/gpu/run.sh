@@ -13,6 +13,7 @@ mkdir -p "$OUT"
 work=$(mktemp -d)
 export SENA_STATE_DIR=$work/state HF_HUB_CACHE=$work/hf-cache SENA_CACHE_DIR=$work/cache
 log() { echo "== $*" | tee -a "$OUT/log.txt"; }
+since() { python3 -c "import sys,time; print(round(time.time()-float(sys.argv[1]),3))" "$1"; }
 cleanup() { bin/sena down --all >>"$OUT/log.txt" 2>&1; kill "${hub_pid:-0}" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
@@ -20,12 +21,14 @@ nvidia-smi --query-gpu=index,name,memory.total --format=csv | tee "$OUT/nvidia-s
 kind=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | grep -oE 'H100|H200|A100' | head -1)
 python3 -c 'import sys, torch, transformers; print(sys.version.split()[0], torch.__version__, transformers.__version__)' | tee "$OUT/versions.txt"
 
-log "jupyter from carried wheels into a venv that sees the system torch"
+log "jupyter from carried wheels, beside the machine's torch ($(command -v python3))"
+# The machine's python3 may itself be a venv, whose packages a new venv's
+# --system-site-packages would not see: install beside it and use PYTHONPATH.
 t0=$(date +%s.%N)
-python3 -m venv --system-site-packages "$work/venv"
-"$work/venv/bin/pip" install -q --no-index --find-links bench/gpu/wheels jupyter_server ipykernel >>"$OUT/log.txt" 2>&1 || { log "pip failed"; exit 1; }
-PY=$work/venv/bin/python
-echo "venv_s $(echo "$(date +%s.%N) - $t0" | bc)" | tee -a "$OUT/log.txt"
+python3 -m pip install -q --no-index --find-links bench/gpu/wheels --target "$work/jupyter-site" jupyter_server ipykernel >>"$OUT/log.txt" 2>&1 || { log "pip failed"; exit 1; }
+export PYTHONPATH=$work/jupyter-site
+PY=$(command -v python3)
+echo "venv_s $(since "$t0")" | tee -a "$OUT/log.txt"
 
 log "GPU validation"
 other=A100; [ "$kind" = A100 ] && other=H100
@@ -46,12 +49,12 @@ log "sena up --gpu $kind --model bench/llama-1b --preload"
 t0=$(date +%s.%N)
 bin/sena --json up --python "$PY" --gpu "$kind" --model bench/llama-1b --preload --dtype bfloat16 --device-map cuda \
 	--skill steering --skill activations >"$OUT/up.json" 2>"$OUT/up.stderr" || { log "up failed"; tail -20 "$OUT/up.stderr"; exit 1; }
-echo "up_wall_s $(echo "$(date +%s.%N) - $t0" | bc)" | tee -a "$OUT/log.txt"
+echo "up_wall_s $(since "$t0")" | tee -a "$OUT/log.txt"
 id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["session_id"])' "$OUT/up.json")
 
 t0=$(date +%s.%N)
 bin/sena exec "$id" 'print(1 + 1)' >"$OUT/first-cell.txt" 2>&1
-echo "first_cell_s $(echo "$(date +%s.%N) - $t0" | bc)" | tee -a "$OUT/log.txt"
+echo "first_cell_s $(since "$t0")" | tee -a "$OUT/log.txt"
 bin/sena exec -f bench/gpu/experiment.py "$id" >"$OUT/experiment.json" 2>"$OUT/experiment.stderr"
 echo "experiment exit $?" | tee -a "$OUT/log.txt"
 cat "$OUT/experiment.json"
@@ -62,4 +65,11 @@ bin/sena notebook -o "$OUT/gpu-session.ipynb" "$id" 2>/dev/null
 log "second up: cached model, no download"
 t0=$(date +%s.%N)
 bin/sena --json up --python "$PY" --gpu "$kind" --model bench/llama-1b >"$OUT/up2.json" 2>"$OUT/up2.stderr"
-echo "up2_wall_s $(echo "$(date +%s.%N) - $t0" | bc)" | tee -a "$OUT/log.txt"
+echo "up2_wall_s $(since "$t0")" | tee -a "$OUT/log.txt"
+
+# One file back (the device returns few): every output with its name.
+for f in "$OUT"/*; do
+	case "$f" in *.ipynb|*/results.txt) continue ;; esac
+	printf '\n### %s\n' "$(basename "$f")"; cat "$f"
+done >"$OUT/results.txt"
+find "$OUT" -type f ! -name results.txt ! -name '*.ipynb' -delete

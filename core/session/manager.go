@@ -168,11 +168,8 @@ func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (_ *Record, e
 		return nil, err
 	}
 	phases.mark("kernel_ready")
-	if err := m.initKernel(ctx, srv, k, rec, ws, cfg.Models, modelPaths); err != nil {
+	if err := m.initKernel(ctx, srv, k, rec, ws, cfg.Models, modelPaths, phases); err != nil {
 		return nil, err
-	}
-	if hasPreload(cfg.Models) {
-		phases.mark("models_loaded")
 	}
 	rec.State, rec.UpOwner = StateReady, ""
 	phases.mark("ready")

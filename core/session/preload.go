@@ -89,7 +89,21 @@ func hasPreload(models []core.ModelConfig) bool {
 
 // preloadModels loads the preloaded models: visibly, as notebook cells, or
 // silently for hidden models so the notebook never names them.
-func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.ModelConfig, paths []modelPath) error {
+func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.ModelConfig, paths []modelPath, phases *phaseTimer) error {
+	if !hasPreload(models) {
+		return nil
+	}
+	// Imported first and apart, so the phases tell library start-up from
+	// putting the weights on the device.
+	m.progress("importing torch and transformers")
+	res, err := s.k.Execute(ctx, "import torch, transformers", &kernel.ExecuteOptions{Silent: true})
+	if err != nil {
+		return fmt.Errorf("preload: %w", err)
+	}
+	if res.Status != "ok" {
+		return core.Errorf(core.ErrInvalidConfig, "preloading needs torch and transformers in the sandbox: %s: %s (add --package torch --package transformers)", res.EName, res.EValue)
+	}
+	phases.mark("torch_imported")
 	for i, mc := range models {
 		if mc.Preload == nil {
 			continue
@@ -116,5 +130,6 @@ func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.M
 			return core.Errorf(core.ErrInvalidConfig, "preloading %s raised %s: %s", mc.Name, ex.Result.EName, ex.Result.EValue)
 		}
 	}
+	phases.mark("models_loaded")
 	return nil
 }

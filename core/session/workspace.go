@@ -252,14 +252,14 @@ func (m *Manager) setupKernel(ctx context.Context, k *kernel.Kernel, skills []Sk
 // initKernel prepares a new session's kernel: the workspace on sys.path,
 // preloaded models, then the init code, which is recorded as a cell so the
 // experiment shows it. Init and preload code is Python even in CLI sessions.
-func (m *Manager) initKernel(ctx context.Context, srv *kernel.Server, k *kernel.Kernel, rec *Record, ws *workspace, models []core.ModelConfig, paths []modelPath) error {
+func (m *Manager) initKernel(ctx context.Context, srv *kernel.Server, k *kernel.Kernel, rec *Record, ws *workspace, models []core.ModelConfig, paths []modelPath, phases *phaseTimer) error {
 	if err := m.setupKernel(ctx, k, ws.skills); err != nil {
 		return err
 	}
 	pyRec := *rec
 	pyRec.Mode = core.ModeNotebook
 	s := &Session{Record: &pyRec, m: m, srv: srv, k: k}
-	if err := m.preloadModels(ctx, s, models, paths); err != nil {
+	if err := m.preloadModels(ctx, s, models, paths, phases); err != nil {
 		return err
 	}
 	if strings.TrimSpace(ws.initCode) == "" {
