@@ -230,3 +230,89 @@ func ModelEnvVar(name string) string {
 	b.WriteString("_PATH")
 	return b.String()
 }
+
+// Overlay applies o on top of c, as flags apply on top of a config file:
+// non-zero scalars override, lists append, env entries are added.
+func (c *SandboxConfig) Overlay(o *SandboxConfig) {
+	str := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	str(&c.Provider, o.Provider)
+	str(&c.GPU, o.GPU)
+	str(&c.Python, o.Python)
+	str(&c.Image, o.Image)
+	str(&c.Workspace.InitCode, o.Workspace.InitCode)
+	if o.Mode != "" {
+		c.Mode = o.Mode
+	}
+	if o.Timeout != 0 {
+		c.Timeout = o.Timeout
+	}
+	if o.IdleTimeout != 0 {
+		c.IdleTimeout = o.IdleTimeout
+	}
+	if o.CPUs != 0 {
+		c.CPUs = o.CPUs
+	}
+	if o.MemoryMiB != 0 {
+		c.MemoryMiB = o.MemoryMiB
+	}
+	c.Models = append(c.Models, o.Models...)
+	c.PythonPackages = append(c.PythonPackages, o.PythonPackages...)
+	c.SystemPackages = append(c.SystemPackages, o.SystemPackages...)
+	c.Secrets = append(c.Secrets, o.Secrets...)
+	c.Workspace.Libraries = append(c.Workspace.Libraries, o.Workspace.Libraries...)
+	c.Workspace.Skills = append(c.Workspace.Skills, o.Workspace.Skills...)
+	for k, v := range o.Env {
+		if c.Env == nil {
+			c.Env = map[string]string{}
+		}
+		c.Env[k] = v
+	}
+}
+
+// ModelOptions say how the models named on a command line are loaded.
+type ModelOptions struct {
+	Preload   bool   // load each into the kernel (model, tokenizer; model_2, ...)
+	Hidden    bool   // keep their names out of the notebook (implies Preload)
+	Dtype     string // torch dtype for preloading
+	DeviceMap string // device_map for preloading
+}
+
+// ParseModels reads ORG/NAME[@REVISION] names with the given options.
+func ParseModels(names []string, o ModelOptions) ([]ModelConfig, error) {
+	if (o.Dtype != "" || o.DeviceMap != "") && !o.Preload && !o.Hidden {
+		return nil, Errorf(ErrInvalidConfig, "dtype and device map only apply to preloaded models: add preload")
+	}
+	var out []ModelConfig
+	for _, n := range names {
+		m, err := ParseModel(n)
+		if err != nil {
+			return nil, err
+		}
+		m.Hidden = o.Hidden
+		if o.Preload || o.Hidden {
+			m.Preload = &Preload{Dtype: o.Dtype, DeviceMap: o.DeviceMap}
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// ParseEnv reads KEY=VALUE assignments.
+func ParseEnv(kvs []string) (map[string]string, error) {
+	var env map[string]string
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, Errorf(ErrInvalidConfig, "env %q: write KEY=VALUE", kv)
+		}
+		if env == nil {
+			env = map[string]string{}
+		}
+		env[k] = v
+	}
+	return env, nil
+}

@@ -12,6 +12,9 @@ type StartSessionInput struct {
 	Mode           string            `json:"mode,omitempty" jsonschema:"notebook (default): execute_code runs Python; cli: execute_code runs shell commands"`
 	GPU            string            `json:"gpu,omitempty" jsonschema:"GPU kind and count, such as T4, A100, H100 or H100:4; empty for CPU only"`
 	Models         []string          `json:"models,omitempty" jsonschema:"Hugging Face models as ORG/NAME or ORG/NAME@REVISION, downloaded once and cached; each one's path is in the env var MODEL_<NAME>_PATH"`
+	Preload        bool              `json:"preload,omitempty" jsonschema:"load each model and its tokenizer into the kernel before returning, as model and tokenizer (then model_2, tokenizer_2, ...)"`
+	Dtype          string            `json:"dtype,omitempty" jsonschema:"with preload: torch dtype such as bfloat16, float16, float32 or auto"`
+	DeviceMap      string            `json:"device_map,omitempty" jsonschema:"with preload: device_map for from_pretrained, such as auto, cuda or cpu"`
 	PythonPackages []string          `json:"python_packages,omitempty" jsonschema:"pip requirements to install, such as transformers==4.46.0"`
 	SystemPackages []string          `json:"system_packages,omitempty" jsonschema:"Debian packages to install (container providers)"`
 	Libraries      []LibraryInput    `json:"libraries,omitempty" jsonschema:"Python modules made importable in the kernel"`
@@ -44,62 +47,36 @@ func (in *StartSessionInput) sandboxConfig(opts *Options) (*core.SandboxConfig, 
 			return nil, err
 		}
 	}
-	set := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
+	o := &core.SandboxConfig{
+		Provider: in.Provider, GPU: in.GPU, Python: in.Python, Image: in.Image, Mode: core.Mode(in.Mode),
+		CPUs: in.CPUs, MemoryMiB: in.MemoryMiB, Env: in.Env, Secrets: in.Secrets,
+		PythonPackages: in.PythonPackages, SystemPackages: in.SystemPackages,
+		Workspace: core.Workspace{InitCode: in.InitCode, Skills: in.Skills},
+	}
+	for _, d := range []struct {
+		v   string
+		dst *core.Duration
+	}{{in.Timeout, &o.Timeout}, {in.IdleTimeout, &o.IdleTimeout}} {
+		v, err := core.ParseDuration(d.v)
+		if err != nil {
+			return nil, err
 		}
+		*d.dst = core.Duration(v)
 	}
-	set(&cfg.Provider, in.Provider)
-	set(&cfg.GPU, in.GPU)
-	set(&cfg.Python, in.Python)
-	set(&cfg.Image, in.Image)
-	set(&cfg.Workspace.InitCode, in.InitCode)
-	if in.Mode != "" {
-		cfg.Mode = core.Mode(in.Mode)
+	var err error
+	o.Models, err = core.ParseModels(in.Models, core.ModelOptions{Preload: in.Preload, Dtype: in.Dtype, DeviceMap: in.DeviceMap})
+	if err != nil {
+		return nil, err
 	}
+	for _, l := range in.Libraries {
+		o.Workspace.Libraries = append(o.Workspace.Libraries, core.Library(l))
+	}
+	cfg.Overlay(o)
 	if cfg.Provider == "" {
 		cfg.Provider = opts.Provider
 	}
 	if cfg.Python == "" && cfg.Provider == "local" {
 		cfg.Python = opts.Python
-	}
-	for _, d := range []struct {
-		v   string
-		dst *core.Duration
-	}{{in.Timeout, &cfg.Timeout}, {in.IdleTimeout, &cfg.IdleTimeout}} {
-		if d.v != "" {
-			v, err := core.ParseDuration(d.v)
-			if err != nil {
-				return nil, err
-			}
-			*d.dst = core.Duration(v)
-		}
-	}
-	if in.CPUs != 0 {
-		cfg.CPUs = in.CPUs
-	}
-	if in.MemoryMiB != 0 {
-		cfg.MemoryMiB = in.MemoryMiB
-	}
-	for _, s := range in.Models {
-		m, err := core.ParseModel(s)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Models = append(cfg.Models, m)
-	}
-	cfg.PythonPackages = append(cfg.PythonPackages, in.PythonPackages...)
-	cfg.SystemPackages = append(cfg.SystemPackages, in.SystemPackages...)
-	for _, l := range in.Libraries {
-		cfg.Workspace.Libraries = append(cfg.Workspace.Libraries, core.Library(l))
-	}
-	cfg.Workspace.Skills = append(cfg.Workspace.Skills, in.Skills...)
-	cfg.Secrets = append(cfg.Secrets, in.Secrets...)
-	for k, v := range in.Env {
-		if cfg.Env == nil {
-			cfg.Env = map[string]string{}
-		}
-		cfg.Env[k] = v
 	}
 	return cfg, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/sena-labs/sena/core"
 	"github.com/sena-labs/sena/core/session"
@@ -65,70 +64,41 @@ func upConfig(c *cli.Context) (*core.SandboxConfig, error) {
 			return nil, err
 		}
 	}
+	flags := &core.SandboxConfig{
+		GPU: c.String("gpu"), Python: c.String("python"), Image: c.String("image"),
+		Mode: core.Mode(c.String("mode")), CPUs: c.Float64("cpus"), MemoryMiB: c.Int64("memory"),
+		PythonPackages: c.StringSlice("package"), SystemPackages: c.StringSlice("system-package"),
+		Secrets:   c.StringSlice("secret"),
+		Workspace: core.Workspace{InitCode: c.String("init"), Skills: c.StringSlice("skill")},
+	}
 	if c.IsSet("provider") || cfg.Provider == "" {
-		cfg.Provider = c.String("provider")
-	}
-	setStr := func(flag string, dst *string) {
-		if c.IsSet(flag) {
-			*dst = c.String(flag)
-		}
-	}
-	setStr("gpu", &cfg.GPU)
-	setStr("python", &cfg.Python)
-	setStr("image", &cfg.Image)
-	setStr("init", &cfg.Workspace.InitCode)
-	if c.IsSet("mode") {
-		cfg.Mode = core.Mode(c.String("mode"))
+		flags.Provider = c.String("provider")
 	}
 	for _, d := range []struct {
 		flag string
 		dst  *core.Duration
-	}{{"timeout", &cfg.Timeout}, {"idle-timeout", &cfg.IdleTimeout}} {
-		if c.IsSet(d.flag) {
-			v, err := core.ParseDuration(c.String(d.flag))
-			if err != nil {
-				return nil, err
-			}
-			*d.dst = core.Duration(v)
-		}
-	}
-	if c.IsSet("cpus") {
-		cfg.CPUs = c.Float64("cpus")
-	}
-	if c.IsSet("memory") {
-		cfg.MemoryMiB = c.Int64("memory")
-	}
-	for _, s := range c.StringSlice("model") {
-		m, err := core.ParseModel(s)
+	}{{"timeout", &flags.Timeout}, {"idle-timeout", &flags.IdleTimeout}} {
+		v, err := core.ParseDuration(c.String(d.flag))
 		if err != nil {
 			return nil, err
 		}
-		m.Hidden = c.Bool("hide-models")
-		if c.Bool("preload") || m.Hidden {
-			m.Preload = &core.Preload{Dtype: c.String("dtype"), DeviceMap: c.String("device-map")}
-		}
-		cfg.Models = append(cfg.Models, m)
+		*d.dst = core.Duration(v)
 	}
-	if (c.IsSet("dtype") || c.IsSet("device-map")) && !c.Bool("preload") && !c.Bool("hide-models") {
-		return nil, usageErr("--dtype and --device-map go with --preload")
+	var err error
+	flags.Models, err = core.ParseModels(c.StringSlice("model"), core.ModelOptions{
+		Preload: c.Bool("preload"), Hidden: c.Bool("hide-models"),
+		Dtype: c.String("dtype"), DeviceMap: c.String("device-map"),
+	})
+	if err != nil {
+		return nil, err
 	}
-	cfg.PythonPackages = append(cfg.PythonPackages, c.StringSlice("package")...)
-	cfg.SystemPackages = append(cfg.SystemPackages, c.StringSlice("system-package")...)
+	if flags.Env, err = core.ParseEnv(c.StringSlice("env")); err != nil {
+		return nil, err
+	}
 	for _, l := range c.StringSlice("library") {
-		cfg.Workspace.Libraries = append(cfg.Workspace.Libraries, core.Library{Path: l})
+		flags.Workspace.Libraries = append(flags.Workspace.Libraries, core.Library{Path: l})
 	}
-	cfg.Workspace.Skills = append(cfg.Workspace.Skills, c.StringSlice("skill")...)
-	cfg.Secrets = append(cfg.Secrets, c.StringSlice("secret")...)
-	for _, kv := range c.StringSlice("env") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, usageErr("--env %q: write KEY=VALUE", kv)
-		}
-		if cfg.Env == nil {
-			cfg.Env = map[string]string{}
-		}
-		cfg.Env[k] = v
-	}
+	cfg.Overlay(flags)
 	return cfg, nil
 }
 
