@@ -61,6 +61,9 @@ type Capabilities struct {
 	// SharesHostFS is true when the sandbox sees the host's files at the same
 	// paths (the local provider), so no mount is needed to reach them.
 	SharesHostFS bool `json:"shares_host_fs"`
+	// SecretStore is true when the backend has named secrets of its own
+	// (Modal): a config secret unset on the host is then looked up there.
+	SecretStore bool `json:"secret_store"`
 }
 
 // Labels Sena puts on every sandbox it creates.

@@ -24,6 +24,7 @@ func infoToProto(i *core.ProviderInfo) *pb.GetInfoResponse {
 			PythonPath:   c.PythonPath,
 			HostMounts:   c.HostMounts,
 			SharesHostFs: c.SharesHostFS,
+			SecretStore:  c.SecretStore,
 		},
 	}
 }
@@ -41,6 +42,7 @@ func infoFromProto(r *pb.GetInfoResponse) *core.ProviderInfo {
 			PythonPath:   c.GetPythonPath(),
 			HostMounts:   c.GetHostMounts(),
 			SharesHostFS: c.GetSharesHostFs(),
+			SecretStore:  c.GetSecretStore(),
 		},
 	}
 }

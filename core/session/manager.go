@@ -222,7 +222,7 @@ func (m *Manager) buildSpec(cfg *core.SandboxConfig, info *core.ProviderInfo) (c
 	for k, v := range cfg.Env {
 		env[k] = v
 	}
-	secrets, err := resolveSecrets(cfg.Secrets)
+	secrets, err := resolveSecrets(cfg.Secrets, info.Capabilities.SecretStore)
 	if err != nil {
 		return core.SandboxSpec{}, err
 	}

@@ -14,8 +14,10 @@ import (
 var DotEnvFile = ".env"
 
 // resolveSecrets takes each named secret's value from the environment, or
-// else from DotEnvFile. Values go only into the sandbox's environment.
-func resolveSecrets(names []string) (map[string]string, error) {
+// else from DotEnvFile. Values go only into the sandbox's environment. With
+// backendStore, a secret found in neither is left to the backend's own
+// secret store (the provider errors if it has none of that name).
+func resolveSecrets(names []string, backendStore bool) (map[string]string, error) {
 	if len(names) == 0 {
 		return nil, nil
 	}
@@ -33,6 +35,9 @@ func resolveSecrets(names []string) (map[string]string, error) {
 			}
 		}
 		v, ok := dotenv[n]
+		if !ok && backendStore {
+			continue
+		}
 		if !ok {
 			return nil, core.Errorf(core.ErrInvalidConfig, "secret %s is not set: export %s=... or add it to %s", n, n, DotEnvFile)
 		}

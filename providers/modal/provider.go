@@ -66,7 +66,8 @@ func (p *Provider) Info(context.Context) (*core.ProviderInfo, error) {
 			GPUKinds: append([]string(nil), gpuKinds...),
 			MaxGPUs:  maxGPUs,
 			// --image replaces the recipe's base; its steps still run on top.
-			Images: true,
+			Images:      true,
+			SecretStore: true,
 		},
 	}, nil
 }

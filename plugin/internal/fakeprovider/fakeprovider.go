@@ -94,6 +94,7 @@ func Info() *core.ProviderInfo {
 			PythonPath:   true,
 			HostMounts:   true,
 			SharesHostFS: true,
+			SecretStore:  true,
 		},
 	}
 }

@@ -196,13 +196,15 @@ func (x *GetInfoResponse) GetCapabilities() *Capabilities {
 }
 
 type Capabilities struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	GpuKinds      []string               `protobuf:"bytes,1,rep,name=gpu_kinds,json=gpuKinds,proto3" json:"gpu_kinds,omitempty"`
-	MaxGpus       int64                  `protobuf:"varint,2,opt,name=max_gpus,json=maxGpus,proto3" json:"max_gpus,omitempty"`
-	Images        bool                   `protobuf:"varint,3,opt,name=images,proto3" json:"images,omitempty"`
-	PythonPath    bool                   `protobuf:"varint,4,opt,name=python_path,json=pythonPath,proto3" json:"python_path,omitempty"`
-	HostMounts    bool                   `protobuf:"varint,5,opt,name=host_mounts,json=hostMounts,proto3" json:"host_mounts,omitempty"`
-	SharesHostFs  bool                   `protobuf:"varint,6,opt,name=shares_host_fs,json=sharesHostFs,proto3" json:"shares_host_fs,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	GpuKinds     []string               `protobuf:"bytes,1,rep,name=gpu_kinds,json=gpuKinds,proto3" json:"gpu_kinds,omitempty"`
+	MaxGpus      int64                  `protobuf:"varint,2,opt,name=max_gpus,json=maxGpus,proto3" json:"max_gpus,omitempty"`
+	Images       bool                   `protobuf:"varint,3,opt,name=images,proto3" json:"images,omitempty"`
+	PythonPath   bool                   `protobuf:"varint,4,opt,name=python_path,json=pythonPath,proto3" json:"python_path,omitempty"`
+	HostMounts   bool                   `protobuf:"varint,5,opt,name=host_mounts,json=hostMounts,proto3" json:"host_mounts,omitempty"`
+	SharesHostFs bool                   `protobuf:"varint,6,opt,name=shares_host_fs,json=sharesHostFs,proto3" json:"shares_host_fs,omitempty"`
+	// The backend has named secrets of its own (Modal).
+	SecretStore   bool `protobuf:"varint,7,opt,name=secret_store,json=secretStore,proto3" json:"secret_store,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -275,6 +277,13 @@ func (x *Capabilities) GetHostMounts() bool {
 func (x *Capabilities) GetSharesHostFs() bool {
 	if x != nil {
 		return x.SharesHostFs
+	}
+	return false
+}
+
+func (x *Capabilities) GetSecretStore() bool {
+	if x != nil {
+		return x.SecretStore
 	}
 	return false
 }
@@ -1353,7 +1362,7 @@ const file_provider_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12 \n" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x12B\n" +
-	"\fcapabilities\x18\x04 \x01(\v2\x1e.sena.provider.v1.CapabilitiesR\fcapabilities\"\xc6\x01\n" +
+	"\fcapabilities\x18\x04 \x01(\v2\x1e.sena.provider.v1.CapabilitiesR\fcapabilities\"\xe9\x01\n" +
 	"\fCapabilities\x12\x1b\n" +
 	"\tgpu_kinds\x18\x01 \x03(\tR\bgpuKinds\x12\x19\n" +
 	"\bmax_gpus\x18\x02 \x01(\x03R\amaxGpus\x12\x16\n" +
@@ -1362,7 +1371,8 @@ const file_provider_proto_rawDesc = "" +
 	"pythonPath\x12\x1f\n" +
 	"\vhost_mounts\x18\x05 \x01(\bR\n" +
 	"hostMounts\x12$\n" +
-	"\x0eshares_host_fs\x18\x06 \x01(\bR\fsharesHostFs\"/\n" +
+	"\x0eshares_host_fs\x18\x06 \x01(\bR\fsharesHostFs\x12!\n" +
+	"\fsecret_store\x18\a \x01(\bR\vsecretStore\"/\n" +
 	"\x03GPU\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\"T\n" +
