@@ -54,10 +54,15 @@ class WSClient:
         from tornado.websocket import websocket_connect
 
         self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)  # tornado binds its futures to the current loop
         self.session = uuid.uuid4().hex
         ws_url = url.replace("http", "ws", 1).rstrip("/") + f"/api/kernels/{kernel}/channels?session_id={self.session}"
         req = HTTPRequest(ws_url, headers={"Authorization": "token " + os.environ["BENCH_JUPYTER_TOKEN"]})
-        self.ws = self.loop.run_until_complete(websocket_connect(req, max_message_size=1 << 30))
+
+        async def connect():
+            return await websocket_connect(req, max_message_size=1 << 30)
+
+        self.ws = self.loop.run_until_complete(connect())
 
     def execute(self, code, on_text):
         self.loop.run_until_complete(self._execute(code, on_text))
