@@ -7,7 +7,6 @@ import (
 
 	"github.com/sena-labs/sena/core"
 	"github.com/sena-labs/sena/core/kernel"
-	"github.com/sena-labs/sena/core/notebook"
 )
 
 // ExternalProvider names sessions on Jupyter servers Sena did not start.
@@ -37,27 +36,14 @@ func (m *Manager) AttachExternal(ctx context.Context, jupyterURL string) (*Sessi
 		Endpoint: core.Endpoint{URL: base}, CreatedAt: time.Now().UTC(),
 	}
 	rec.Notebook = "sena-" + rec.ID + ".ipynb"
-	js, err := srv.StartSession(ctx, rec.Notebook, "python3")
+	k, err := m.startKernel(ctx, srv, rec)
 	if err != nil {
-		return nil, fmt.Errorf("start kernel: %w", err)
-	}
-	rec.KernelID = js.Kernel.ID
-	k, err := srv.Connect(ctx, rec.KernelID)
-	if err != nil {
-		_ = srv.ShutdownKernel(context.WithoutCancel(ctx), rec.KernelID)
-		return nil, fmt.Errorf("connect to kernel: %w", err)
-	}
-	s := &Session{Record: rec, m: m, srv: srv, k: k}
-	ki, err := k.Info(ctx)
-	if err == nil {
-		nb := notebook.New()
-		nb.SetKernel("python3", "Python 3 (ipykernel)", "python", ki.LanguageInfo)
-		err = m.saveNotebook(ctx, srv, rec, nb)
-	}
-	if err != nil {
-		s.Shutdown(context.WithoutCancel(ctx))
+		if rec.KernelID != "" {
+			_ = srv.ShutdownKernel(context.WithoutCancel(ctx), rec.KernelID)
+		}
 		return nil, err
 	}
+	s := &Session{Record: rec, m: m, srv: srv, k: k}
 	return s, nil
 }
 

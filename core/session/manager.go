@@ -148,25 +148,11 @@ func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (_ *Record, e
 	}
 	phases.mark("jupyter_ready")
 	rec.UI = probeUI(ctx, rec.Endpoint.URL, token)
-	js, err := srv.StartSession(ctx, rec.Notebook, "python3")
+	k, err := m.startKernel(ctx, srv, rec)
 	if err != nil {
-		return nil, fmt.Errorf("start kernel: %w", err)
-	}
-	rec.KernelID = js.Kernel.ID
-	k, err := srv.Connect(ctx, rec.KernelID)
-	if err != nil {
-		return nil, fmt.Errorf("connect to kernel: %w", err)
-	}
-	defer k.Close()
-	ki, err := k.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("kernel did not answer: %w", err)
-	}
-	nb := notebook.New()
-	nb.SetKernel("python3", "Python 3 (ipykernel)", "python", ki.LanguageInfo)
-	if err := m.saveNotebook(ctx, srv, rec, nb); err != nil {
 		return nil, err
 	}
+	defer k.Close()
 	phases.mark("kernel_ready")
 	if err := m.initKernel(ctx, srv, k, rec, ws, cfg.Models, modelPaths, phases); err != nil {
 		return nil, err
@@ -177,6 +163,34 @@ func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (_ *Record, e
 		return nil, err
 	}
 	return rec, nil
+}
+
+// startKernel starts the session's kernel through Jupyter's sessions API
+// (so JupyterLab opening the notebook binds the same kernel), connects to
+// it, and saves the session's empty notebook with the kernel's language
+// info. On error the kernel it started may remain; callers tear down.
+func (m *Manager) startKernel(ctx context.Context, srv *kernel.Server, rec *Record) (*kernel.Kernel, error) {
+	js, err := srv.StartSession(ctx, rec.Notebook, "python3")
+	if err != nil {
+		return nil, fmt.Errorf("start kernel: %w", err)
+	}
+	rec.KernelID = js.Kernel.ID
+	k, err := srv.Connect(ctx, rec.KernelID)
+	if err != nil {
+		return nil, fmt.Errorf("connect to kernel: %w", err)
+	}
+	ki, err := k.Info(ctx)
+	if err != nil {
+		k.Close()
+		return nil, fmt.Errorf("kernel did not answer: %w", err)
+	}
+	nb := notebook.New()
+	nb.SetKernel("python3", "Python 3 (ipykernel)", "python", ki.LanguageInfo)
+	if err := m.saveNotebook(ctx, srv, rec, nb); err != nil {
+		k.Close()
+		return nil, err
+	}
+	return k, nil
 }
 
 // cleanupFailedUp destroys what a failed or cancelled Up created, with a
