@@ -39,7 +39,7 @@ func (h *harness) benchConcurrent(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			h.sample("%d at once, kind %d: %v", h.sessions, (round+i)%2, wall)
+			h.sample("%d at once, kind %d: %v; first session: %d processes, %.0f MiB RSS", h.sessions, (round+i)%2, wall, mem[0].procs, mem[0].rss)
 		}
 	}
 	base := fmt.Sprintf("%d bare jupyter_server + kernel + cell", h.sessions)

@@ -33,7 +33,10 @@ func (h *harness) benchDownload(ctx context.Context) error {
 				first, cached, err = goDownload(ctx, l, cache)
 				goT, goCached = append(goT, first), append(goCached, cached)
 			} else {
-				var out struct{ Seconds, CachedSeconds float64 }
+				var out struct {
+					Seconds       float64 `json:"seconds"`
+					CachedSeconds float64 `json:"cached_seconds"`
+				}
 				_, err = h.python3(ctx, []string{"HF_ENDPOINT=" + l.url, "HF_TOKEN=", "HF_HOME=" + filepath.Join(cache, "home"),
 					"HF_HUB_DISABLE_XET=1", "HF_HUB_DISABLE_TELEMETRY=1", "HF_HUB_DISABLE_PROGRESS_BARS=1"},
 					&out, "download", "--repo", benchRepo, "--cache", cache)

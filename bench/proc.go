@@ -39,12 +39,16 @@ func tagged(value string, prefix bool) []int {
 	return pids
 }
 
-// memory is the resident and proportional set size of a group of processes, in MiB.
-type memory struct{ rss, pss float64 }
+// memory is the resident and proportional set size of a group of
+// processes, in MiB, and how many processes there were.
+type memory struct {
+	rss, pss float64
+	procs    int
+}
 
 // memoryOf sums VmRSS and Pss (shared pages split among their users) over pids.
 func memoryOf(pids []int) memory {
-	var m memory
+	m := memory{procs: len(pids)}
 	for _, pid := range pids {
 		p := "/proc/" + strconv.Itoa(pid)
 		m.rss += kbField(p+"/status", "VmRSS:") / 1024
