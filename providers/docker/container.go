@@ -47,9 +47,9 @@ func newContainerSpec(req *core.CreateRequest, image string) *containerSpec {
 	cmd := []string{
 		// -k: jupyter_server gets 30s to stop its kernels, then is killed.
 		"timeout", "-k", "30", strconv.Itoa(int(timeout.Seconds())),
-		"python3", "-m", "jupyter_server",
+		"python3",
 	}
-	cmd = append(cmd, core.JupyterServerArgs(core.JupyterLaunch{
+	cmd = append(cmd, core.JupyterServerCommand(core.JupyterLaunch{
 		IP: "0.0.0.0", Port: core.JupyterPort, RootDir: workDir, IdleTimeout: spec.IdleTimeout,
 	})...)
 

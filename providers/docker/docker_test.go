@@ -260,10 +260,10 @@ func TestJupyterExitRemovesContainerAndShowsLog(t *testing.T) {
 	requireDocker(t)
 	p := newProvider(t)
 	req := request(t, testImage(t))
-	// `python3 -m jupyter_server` runs in /workspace, so this package shadows the real one.
+	// The server starts in /workspace, so this package shadows the real one.
 	req.Spec.Files = map[string][]byte{
-		"jupyter_server/__init__.py": nil,
-		"jupyter_server/__main__.py": []byte("import sys\nprint('sena-test: broken server', flush=True)\nsys.exit(3)\n"),
+		"jupyter_server/__init__.py":  nil,
+		"jupyter_server/serverapp.py": []byte("import sys\ndef launch_new_instance():\n    print('sena-test: broken server', flush=True)\n    sys.exit(3)\n"),
 	}
 	destroyOnCleanup(t, p, req.SessionID) // only if the test fails
 	_, err := p.Create(t.Context(), req)

@@ -149,7 +149,7 @@ func TestNewContainerSpec(t *testing.T) {
 	}
 	cs := newContainerSpec(req, "img:1")
 	cmd := strings.Join(cs.config.Cmd, " ")
-	if !strings.HasPrefix(cmd, "timeout -k 30 90 python3 -m jupyter_server ") {
+	if !strings.HasPrefix(cmd, "timeout -k 30 90 python3 -c "+core.JupyterServerLauncher+" ") {
 		t.Errorf("cmd %q: want jupyter_server under `timeout 90`", cmd)
 	}
 	for _, want := range []string{"--ServerApp.ip=0.0.0.0", "--ServerApp.port=8888", "--ServerApp.root_dir=/workspace", "--ServerApp.shutdown_no_activity_timeout=60"} {

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"github.com/sena-labs/sena/core"
 	"strconv"
 	"strings"
 )
@@ -12,7 +13,7 @@ func serverArgs(argv []string) (port int, root string) {
 	isServer := false
 	for i, a := range argv {
 		switch {
-		case a == "jupyter_server" && i > 0 && argv[i-1] == "-m":
+		case i > 0 && (a == "jupyter_server" && argv[i-1] == "-m" || a == core.JupyterServerLauncher && argv[i-1] == "-c"):
 			isServer = true
 		case strings.HasPrefix(a, "--ServerApp.port="):
 			port, _ = strconv.Atoi(strings.TrimPrefix(a, "--ServerApp.port="))

@@ -3,6 +3,8 @@ package local
 import (
 	"os"
 	"testing"
+
+	"github.com/sena-labs/sena/core"
 )
 
 func TestParseStat(t *testing.T) {
@@ -38,6 +40,9 @@ func TestServerArgs(t *testing.T) {
 		"--ServerApp.port=4321", "--ServerApp.root_dir=/w d"})
 	if port != 4321 || root != "/w d" {
 		t.Errorf("got %d %q", port, root)
+	}
+	if port, _ := serverArgs(append([]string{"python3"}, core.JupyterServerCommand(core.JupyterLaunch{IP: "127.0.0.1", Port: 99, RootDir: "/r"})...)); port != 99 {
+		t.Errorf("the launcher's command line was not recognised: port %d", port)
 	}
 	if port, _ := serverArgs([]string{"python3", "-m", "ipykernel_launcher", "--ServerApp.port=1"}); port != 0 {
 		t.Error("a kernel's command line was taken for a server's")

@@ -334,7 +334,7 @@ func TestPythonWithoutJupyter(t *testing.T) {
 func fakePython(t *testing.T, script string) (python, starts string) {
 	dir := t.TempDir()
 	python, starts = filepath.Join(dir, "python"), filepath.Join(dir, "starts")
-	body := "#!/bin/sh\n[ \"$1\" = -c ] && exit 0\necho x >> " + starts + "\n" + script + "\n"
+	body := "#!/bin/sh\n[ \"$2\" = 'import jupyter_server, ipykernel' ] && exit 0\necho x >> " + starts + "\n" + script + "\n"
 	if err := os.WriteFile(python, []byte(body), 0o700); err != nil {
 		t.Fatal(err)
 	}

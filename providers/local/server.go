@@ -45,7 +45,7 @@ func (l *launch) start(ctx context.Context, logger *slog.Logger) (state, error) 
 	if err != nil {
 		return state{}, core.Errorf(core.ErrUnavailable, "no free local port: %v", err)
 	}
-	argv := append([]string{l.python, "-m", "jupyter_server"}, core.JupyterServerArgs(core.JupyterLaunch{
+	argv := append([]string{l.python}, core.JupyterServerCommand(core.JupyterLaunch{
 		IP: "127.0.0.1", Port: port, RootDir: l.workDir, IdleTimeout: l.idleTimeout,
 	})...)
 	if l.timeout > 0 {

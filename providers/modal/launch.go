@@ -33,7 +33,7 @@ for rel, data in files.items():
         f.write(base64.b64decode(data))
 os.makedirs(root, exist_ok=True)
 os.chdir(root)
-os.execv(sys.executable, [sys.executable, "-m", "jupyter_server"] + sys.argv[3 + n:])
+os.execv(sys.executable, [sys.executable] + sys.argv[3 + n:])
 `
 
 // jupyterCommand is the sandbox's entrypoint: the bootstrap above, then
@@ -64,7 +64,7 @@ func jupyterCommand(files map[string][]byte, idle time.Duration) ([]string, erro
 	}
 	cmd := []string{"python3", "-c", bootstrap, workDir, strconv.Itoa(len(chunks))}
 	cmd = append(cmd, chunks...)
-	return append(cmd, core.JupyterServerArgs(core.JupyterLaunch{
+	return append(cmd, core.JupyterServerCommand(core.JupyterLaunch{
 		IP:          "0.0.0.0",
 		Port:        core.JupyterPort,
 		RootDir:     workDir,
