@@ -85,9 +85,10 @@ func TestBootstrapWritesFilesThenExecsJupyter(t *testing.T) {
 	stubs, root := t.TempDir(), filepath.Join(t.TempDir(), "workspace")
 	// The stub "jupyter_server" reports its argv, cwd and the files it sees.
 	writeStub(t, stubs, "jupyter_server/__init__.py", "")
-	writeStub(t, stubs, "jupyter_server/__main__.py", `import json, os, sys
-print(json.dumps({"argv": sys.argv[1:], "cwd": os.getcwd(),
-    "probe": open("lib/probe.py").read(), "big": len(open("big.txt").read())}))
+	writeStub(t, stubs, "jupyter_server/serverapp.py", `import json, os, sys
+def launch_new_instance():
+    print(json.dumps({"argv": sys.argv[1:], "cwd": os.getcwd(),
+        "probe": open("lib/probe.py").read(), "big": len(open("big.txt").read())}))
 `)
 	files := map[string][]byte{
 		"lib/probe.py": []byte("print('hi')\n"),
