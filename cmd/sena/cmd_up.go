@@ -14,6 +14,7 @@ var upCommand = &cli.Command{
 	UsageText: "sena [--provider NAME] up [-f sena.yaml] [flags]",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "YAML config file (flags below add to or override it)"},
+		&cli.StringFlag{Name: "provider", Usage: "same as the global --provider, for `sena up --provider docker`"},
 		&cli.StringFlag{Name: "gpu", Usage: "GPU kind and count: T4, A100, H100, H100:4 (default: CPU only)"},
 		&cli.StringSliceFlag{Name: "model", Usage: "Hugging Face model ORG/NAME[@REVISION], repeatable; its path is in MODEL_<NAME>_PATH"},
 		&cli.BoolFlag{Name: "preload", Usage: "load each --model and its tokenizer into the kernel (as model, tokenizer; then model_2, ...) before returning"},
