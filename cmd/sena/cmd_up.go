@@ -73,7 +73,7 @@ func upConfig(c *cli.Context) (*core.SandboxConfig, error) {
 		Workspace: core.Workspace{InitCode: c.String("init"), Skills: c.StringSlice("skill")},
 	}
 	if c.IsSet("provider") || cfg.Provider == "" {
-		flags.Provider = c.String("provider")
+		flags.Provider = providerFlag(c)
 	}
 	for _, d := range []struct {
 		flag string
@@ -147,4 +147,13 @@ func printUp(c *cli.Context, e *env, rec *session.Record) error {
 	}
 	fmt.Fprintf(w, "\nrun code: sena exec %s 'print(1 + 1)'\nstop it:  sena down %s\n", out.SessionID, out.SessionID)
 	return nil
+}
+
+// providerFlag is up's own --provider if given, else the global one (its
+// value, environment or default).
+func providerFlag(c *cli.Context) string {
+	if p := c.String("provider"); p != "" {
+		return p
+	}
+	return c.Lineage()[1].String("provider")
 }
