@@ -222,3 +222,14 @@ feed:
 	}
 	return total.Load(), firstErr
 }
+
+// Fetch downloads name@revision (see Download) and returns where it lives:
+// the snapshot folder, its commit and the cache root. It is what a
+// session.Manager's Models field needs.
+func (c *Client) Fetch(ctx context.Context, name, revision string) (snapshot, commit, cacheDir string, err error) {
+	s, err := c.Download(ctx, name, revision, nil)
+	if err != nil {
+		return "", "", "", err
+	}
+	return s.Path, s.Commit, c.cacheDir, nil
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 
@@ -10,21 +9,10 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// hubFetcher downloads models with Sena's Hub client into the host cache;
-// progress goes to stderr (JSON lines with --json).
-type hubFetcher struct{ client *hub.Client }
-
-func newModelFetcher(jsonProgress bool) *hubFetcher {
-	return &hubFetcher{client: hub.NewClient(&hub.Options{Progress: hub.ProgressPrinter(os.Stderr, jsonProgress)})}
-}
-
-// Fetch implements session.ModelFetcher.
-func (f *hubFetcher) Fetch(ctx context.Context, name, revision string) (snapshot, commit, cacheDir string, err error) {
-	s, err := f.client.Download(ctx, name, revision, nil)
-	if err != nil {
-		return "", "", "", err
-	}
-	return s.Path, s.Commit, f.client.CacheDir(), nil
+// newModelFetcher is Sena's Hub client with progress on stderr (JSON
+// lines with --json).
+func newModelFetcher(jsonProgress bool) *hub.Client {
+	return hub.NewClient(&hub.Options{Progress: hub.ProgressPrinter(os.Stderr, jsonProgress)})
 }
 
 var pullCommand = &cli.Command{
@@ -52,7 +40,7 @@ var pullCommand = &cli.Command{
 			if err != nil {
 				return err
 			}
-			s, err := f.client.Download(c.Context, m.Name, m.Revision, &hub.DownloadOptions{Refresh: c.Bool("refresh")})
+			s, err := f.Download(c.Context, m.Name, m.Revision, &hub.DownloadOptions{Refresh: c.Bool("refresh")})
 			if err != nil {
 				return err
 			}
