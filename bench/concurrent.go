@@ -104,7 +104,7 @@ func (h *harness) bareAtOnce(ctx context.Context, round int) (time.Duration, []m
 			if err = s.waitReady(ctx); err == nil {
 				var id string
 				if id, err = s.startKernel(ctx); err == nil {
-					err = s.wsExec(ctx, id, "1+1")
+					err = s.wsExecRetry(ctx, id, "1+1")
 				}
 			}
 			errs[i] = err

@@ -132,6 +132,7 @@ func (h *harness) run(ctx context.Context) error {
 		}
 		h.logf("== %s", b)
 		if err := steps[b](ctx); err != nil {
+			printTable(os.Stdout, h.rows) // what was measured before the failure
 			return fmt.Errorf("%s: %w", b, err)
 		}
 	}

@@ -71,6 +71,18 @@ func (s *bareServer) wsExec(ctx context.Context, id, code string) error {
 	return nil
 }
 
+// wsExecRetry is wsExec tried up to three times: under heavy load
+// jupyter_server may drop a websocket whose kernel is slow to answer its
+// first request, and a user would reconnect.
+func (s *bareServer) wsExecRetry(ctx context.Context, id, code string) (err error) {
+	for range 3 {
+		if err = s.wsExec(ctx, id, code); err == nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
