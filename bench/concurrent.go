@@ -102,10 +102,7 @@ func (h *harness) bareAtOnce(ctx context.Context, round int) (time.Duration, []m
 			}
 			servers[i] = s
 			if err = s.waitReady(ctx); err == nil {
-				var id string
-				if id, err = s.startKernel(ctx); err == nil {
-					err = s.wsExecRetry(ctx, id, "1+1")
-				}
+				err = s.firstCell(ctx)
 			}
 			errs[i] = err
 		})

@@ -71,12 +71,19 @@ func (s *bareServer) wsExec(ctx context.Context, id, code string) error {
 	return nil
 }
 
-// wsExecRetry is wsExec tried up to three times: under heavy load
-// jupyter_server may drop a websocket whose kernel is slow to answer its
-// first request, and a user would reconnect.
-func (s *bareServer) wsExecRetry(ctx context.Context, id, code string) (err error) {
+// firstCell starts a kernel and runs 1+1 in it, up to three times: on a
+// loaded machine jupyter_server may drop the websocket of a kernel slow to
+// answer, or give up on a kernel that died starting, and a user would try
+// again.
+func (s *bareServer) firstCell(ctx context.Context) (err error) {
 	for range 3 {
-		if err = s.wsExec(ctx, id, code); err == nil || ctx.Err() != nil {
+		var id string
+		if id, err = s.startKernel(ctx); err == nil {
+			if err = s.wsExec(ctx, id, "1+1"); err == nil {
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
 			return err
 		}
 	}
