@@ -278,20 +278,7 @@ func TestBadInput(t *testing.T) {
 // Jupyter starts.
 func TestInterruptedUpLeavesNothing(t *testing.T) {
 	c := newCLI(t)
-	cmd := exec.Command(senaBin, "--state-dir", c.state, "up", "--python", jupytertest.Interpreters(t)[0].Path)
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Wait until the sandbox is being created, then interrupt.
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(errb.String(), "starting jupyter_server") && !strings.Contains(errb.String(), "waiting for Jupyter") {
-		if time.Now().After(deadline) {
-			t.Fatalf("up never started the sandbox: %s", errb.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	cmd, errb := c.upUntil(t, "starting jupyter_server")
 	cmd.Process.Signal(syscall.SIGINT)
 	err := cmd.Wait()
 	if err == nil {
@@ -319,19 +306,7 @@ func assertNoLocalSandboxes(t *testing.T, c *senaCLI) {
 // nothing can clean up then, so `sena gc` must find and remove what it left.
 func TestGCAfterKilledUp(t *testing.T) {
 	c := newCLI(t)
-	cmd := exec.Command(senaBin, "--state-dir", c.state, "up", "--python", jupytertest.Interpreters(t)[0].Path)
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(errb.String(), "waiting for Jupyter") {
-		if time.Now().After(deadline) {
-			t.Fatalf("up never started the sandbox: %s", errb.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	cmd, _ := c.upUntil(t, "waiting for Jupyter")
 	cmd.Process.Kill()
 	cmd.Wait()
 	var ls []map[string]any
@@ -347,4 +322,44 @@ func TestGCAfterKilledUp(t *testing.T) {
 		t.Fatalf("ls after gc: %v", ls)
 	}
 	assertNoLocalSandboxes(t, c)
+}
+
+// upUntil starts `sena up` in the background and returns once its progress
+// on stderr shows marker, that is, while the sandbox is being brought up.
+func (c *senaCLI) upUntil(t *testing.T, marker string) (*exec.Cmd, *lockedBuffer) {
+	t.Helper()
+	cmd := exec.Command(senaBin, "--state-dir", c.state, "up", "--python", jupytertest.Interpreters(t)[0].Path)
+	errb := &lockedBuffer{}
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(errb.String(), marker) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("up never showed %q: %s", marker, errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cmd, errb
+}
+
+// lockedBuffer is a bytes.Buffer that a child's output and the test can
+// use at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
