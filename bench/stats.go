@@ -47,7 +47,7 @@ func printTable(w io.Writer, rows []*row) {
 	fmt.Fprintln(w, "|---|---:|---:|---|---:|---:|---:|---:|---|")
 	for _, r := range rows {
 		ratio := "–"
-		if len(r.base) > 0 {
+		if len(r.base) > 0 && median(r.base) != 0 {
 			ratio = fmt.Sprintf("%.2f", median(r.sena)/median(r.base))
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %d | %s |\n",
