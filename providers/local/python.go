@@ -14,8 +14,9 @@ import (
 	"github.com/sena-labs/sena/core"
 )
 
-// serverPackages are what every environment Sena builds must hold.
-var serverPackages = []string{"jupyter_server", "ipykernel"}
+// serverPackages are what every environment Sena builds must hold:
+// JupyterLab so that the session's URL opens the notebook in a browser.
+var serverPackages = []string{"jupyter_server", "ipykernel", "jupyterlab"}
 
 // interpreter returns the Python that runs the server: Spec.Python as given,
 // or a cached virtual environment built for the spec.
