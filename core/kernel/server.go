@@ -41,7 +41,7 @@ func NewServer(baseURL, token string) (*Server, error) {
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
 	}
-	s := &Server{base: u, token: token, http: &http.Client{}}
+	s := &Server{base: u, token: token, http: newHTTPClient()}
 	if token == "" {
 		// Without a token, jupyter_server demands Tornado's double-submit XSRF
 		// pair on every POST/PUT/DELETE; a made-up value satisfies it.

@@ -175,13 +175,22 @@ func (m *Manager) startKernel(ctx context.Context, srv *kernel.Server, rec *Reco
 		return nil, fmt.Errorf("start kernel: %w", err)
 	}
 	rec.KernelID = js.Kernel.ID
-	k, err := srv.Connect(ctx, rec.KernelID)
-	if err != nil {
-		return nil, fmt.Errorf("connect to kernel: %w", err)
+	// A heavily loaded server sometimes drops a new kernel's websocket while
+	// the kernel starts; one fresh connection is what a user would try.
+	var k *kernel.Kernel
+	var ki *kernel.KernelInfo
+	for attempt := 0; ; attempt++ {
+		k, err = srv.Connect(ctx, rec.KernelID)
+		if err == nil {
+			if ki, err = k.Info(ctx); err != nil {
+				k.Close()
+			}
+		}
+		if err == nil || attempt == 1 || !errors.Is(err, kernel.ErrConnection) {
+			break
+		}
 	}
-	ki, err := k.Info(ctx)
 	if err != nil {
-		k.Close()
 		return nil, fmt.Errorf("kernel did not answer: %w", err)
 	}
 	nb := notebook.New()

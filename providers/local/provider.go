@@ -85,7 +85,7 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 	for k, v := range spec.Env {
 		env = append(env, k+"="+v)
 	}
-	python, err := interpreter(ctx, spec, env, progress)
+	python, checked, err := interpreter(ctx, spec, env, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -93,6 +93,14 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 	_, statErr := os.Stat(req.WorkDir)
 	madeWorkDir := errors.Is(statErr, os.ErrNotExist)
 	s, err := p.start(ctx, req, python, env, cuda, progress)
+	if cerr := checked(); cerr != nil {
+		// The interpreter cannot run Jupyter: that, not how the server
+		// failed (or that it started without ipykernel), is what to fix.
+		if err == nil {
+			_ = p.Destroy(context.WithoutCancel(ctx), &core.DestroyRequest{Handle: s.handle(req.SessionID)})
+		}
+		err = cerr
+	}
 	if err != nil {
 		// Leave the caller's directory as it was.
 		if madeWorkDir {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sena-labs/sena/core"
@@ -19,32 +20,41 @@ import (
 var serverPackages = []string{"jupyter_server", "ipykernel", "jupyterlab"}
 
 // interpreter returns the Python that runs the server: Spec.Python as given,
-// or a cached virtual environment built for the spec.
-func interpreter(ctx context.Context, spec *core.SandboxSpec, env []string, progress func(string)) (string, error) {
-	if spec.Python != "" {
-		py, err := exec.LookPath(spec.Python)
-		if err == nil {
-			py, err = filepath.Abs(py) // the server runs in the work dir
-		}
+// or a cached virtual environment built for the spec. With the user's own
+// interpreter, checked reports (waiting if need be) whether it can run
+// Jupyter: the check runs while the server starts, since it costs as long
+// as a Python start and the answer is almost always yes.
+func interpreter(ctx context.Context, spec *core.SandboxSpec, env []string, progress func(string)) (py string, checked func() error, err error) {
+	built := func() error { return nil } // Sena's environments hold Jupyter
+	if spec.Python == "" {
+		base, err := exec.LookPath("python3")
 		if err != nil {
-			return "", core.Errorf(core.ErrInvalidConfig, "python %s: not found or not executable (%v); give the path of a Python 3 interpreter, or drop --python to let Sena build an environment", spec.Python, err)
+			return "", nil, core.Errorf(core.ErrInvalidConfig, "python3 is not on PATH: install Python 3 (with the venv module), or pass --python with an interpreter that has jupyter_server and ipykernel")
 		}
-		if err := checkJupyter(ctx, py, env); err != nil {
-			return "", err
-		}
-		if len(spec.PythonPackages) == 0 {
-			return py, nil
-		}
-		// The user's interpreter keeps its own packages (jupyter among them);
-		// the requested ones go into a venv on top of it.
-		return ensureVenv(ctx, venvSpec{Base: py, Packages: spec.PythonPackages, SystemSite: true}, progress)
+		pkgs := append(append([]string{}, serverPackages...), spec.PythonPackages...)
+		py, err := ensureVenv(ctx, venvSpec{Base: base, Packages: pkgs}, progress)
+		return py, built, err
 	}
-	py, err := exec.LookPath("python3")
+	py, err = exec.LookPath(spec.Python)
+	if err == nil {
+		py, err = filepath.Abs(py) // the server runs in the work dir
+	}
 	if err != nil {
-		return "", core.Errorf(core.ErrInvalidConfig, "python3 is not on PATH: install Python 3 (with the venv module), or pass --python with an interpreter that has jupyter_server and ipykernel")
+		return "", nil, core.Errorf(core.ErrInvalidConfig, "python %s: not found or not executable (%v); give the path of a Python 3 interpreter, or drop --python to let Sena build an environment", spec.Python, err)
 	}
-	pkgs := append(append([]string{}, serverPackages...), spec.PythonPackages...)
-	return ensureVenv(ctx, venvSpec{Base: py, Packages: pkgs}, progress)
+	result := make(chan error, 1)
+	go func() { result <- checkJupyter(ctx, py, env) }()
+	checked = sync.OnceValue(func() error { return <-result })
+	if len(spec.PythonPackages) == 0 {
+		return py, checked, nil
+	}
+	// The user's interpreter keeps its own packages (jupyter among them);
+	// the requested ones go into a venv on top of it.
+	if err := checked(); err != nil {
+		return "", nil, err
+	}
+	py, err = ensureVenv(ctx, venvSpec{Base: py, Packages: spec.PythonPackages, SystemSite: true}, progress)
+	return py, built, err
 }
 
 // checkJupyter makes sure py can run the server and its kernels, so a wrong

@@ -18,7 +18,10 @@ func TestInterpreterRelativePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Chdir(dir)
-	py, err := interpreter(context.Background(), &core.SandboxSpec{Python: "./python3"}, os.Environ(), nil)
+	py, checked, err := interpreter(context.Background(), &core.SandboxSpec{Python: "./python3"}, os.Environ(), nil)
+	if err == nil {
+		err = checked()
+	}
 	if err != nil || py != filepath.Join(dir, "python3") {
 		t.Errorf("interpreter(./python3) = %q, %v; want %s", py, err, filepath.Join(dir, "python3"))
 	}
