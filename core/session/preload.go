@@ -93,17 +93,17 @@ func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.M
 	if !hasPreload(models) {
 		return nil
 	}
-	// Imported first and apart, so the phases tell library start-up from
-	// putting the weights on the device.
+	// Imported (and CUDA initialised) first and apart, so the phases tell
+	// library and driver start-up from putting the weights on the device.
 	m.progress("importing torch and transformers")
-	res, err := s.k.Execute(ctx, "import torch, transformers", &kernel.ExecuteOptions{Silent: true})
+	res, err := s.k.Execute(ctx, "import torch, transformers\nif torch.cuda.is_available(): torch.cuda.init(); torch.empty(1, device='cuda')", &kernel.ExecuteOptions{Silent: true})
 	if err != nil {
 		return fmt.Errorf("preload: %w", err)
 	}
 	if res.Status != "ok" {
 		return core.Errorf(core.ErrInvalidConfig, "preloading needs torch and transformers in the sandbox: %s: %s (add --package torch --package transformers)", res.EName, res.EValue)
 	}
-	phases.mark("torch_imported")
+	phases.mark("torch_ready")
 	for i, mc := range models {
 		if mc.Preload == nil {
 			continue
