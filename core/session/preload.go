@@ -59,11 +59,7 @@ func preloadCode(m core.ModelConfig, path modelPath) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "import os, torch, transformers\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n")
-	if m.Hidden {
-		fmt.Fprintf(&b, "_path = %q\n", string(path))
-	} else {
-		fmt.Fprintf(&b, "_path = os.environ[%q]\n", core.ModelEnvVar(m.Name))
-	}
+	fmt.Fprintf(&b, "_path = %s\n", preloadPath(m, path))
 	fmt.Fprintf(&b, "%s = AutoTokenizer.from_pretrained(_path)\n", p.TokenizerVar)
 	// transformers 4.56 renamed torch_dtype to dtype.
 	fmt.Fprintf(&b, "_kw = {'dtype' if tuple(map(int, transformers.__version__.split('.')[:2])) >= (4, 56) else 'torch_dtype': %s}\n", dtype)
@@ -77,6 +73,23 @@ func preloadCode(m core.ModelConfig, path modelPath) string {
 	fmt.Fprintf(&b, "del _path, _kw\n")
 	return b.String()
 }
+
+// preloadPath is the Python expression for a model's path in the kernel:
+// its MODEL_<NAME>_PATH, or for a hidden model the path itself, since it has
+// no variable that would name it.
+func preloadPath(m core.ModelConfig, path modelPath) string {
+	if m.Hidden {
+		return strconv.Quote(string(path))
+	}
+	return fmt.Sprintf("os.environ[%q]", core.ModelEnvVar(m.Name))
+}
+
+// modelCodeImport resolves (and so imports) the model class for a path.
+const modelCodeImport = `import os
+from transformers import AutoConfig
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING as _m
+_m[type(AutoConfig.from_pretrained(%s))]
+del _m`
 
 func hasPreload(models []core.ModelConfig) bool {
 	for _, m := range models {
@@ -104,6 +117,15 @@ func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.M
 		return core.Errorf(core.ErrInvalidConfig, "preloading needs torch and transformers in the sandbox: %s: %s (add --package torch --package transformers)", res.EName, res.EValue)
 	}
 	phases.mark("torch_ready")
+	// transformers imports a model's code lazily on first load, which can
+	// take longer than moving its weights; resolving the class first keeps
+	// that out of the weights phase. Best effort: from_pretrained redoes it.
+	for i, mc := range models {
+		if mc.Preload != nil {
+			_, _ = s.k.Execute(ctx, fmt.Sprintf(modelCodeImport, preloadPath(mc, paths[i])), &kernel.ExecuteOptions{Silent: true})
+		}
+	}
+	phases.mark("model_code_imported")
 	for i, mc := range models {
 		if mc.Preload == nil {
 			continue
