@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/internal/freeport"
 )
 
 // bareServer is the floor: jupyter_server started directly with the flags
@@ -31,7 +31,7 @@ func startBare(python, parent, tag string) (*bareServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := freeport.Get()
 	if err != nil {
 		return nil, err
 	}
@@ -113,16 +113,6 @@ func (s *bareServer) stop() {
 		<-s.exited
 	}
 	_ = os.RemoveAll(s.dir)
-}
-
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // lastLines is the last n lines of s, for error messages.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/internal/atomicfile"
 )
 
 // Store keeps session records on disk so any later sena process can find,
@@ -83,7 +84,7 @@ func (s *Store) Put(r *Record) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.recordPath(r.ID), data, 0o600)
+	return atomicfile.Write(s.recordPath(r.ID), data, 0o600)
 }
 
 // Get reads a record; the error wraps core.ErrNotFound when there is none.
@@ -202,28 +203,4 @@ func validID(id string) bool {
 		}
 	}
 	return true
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

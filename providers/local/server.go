@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/internal/freeport"
 )
 
 // startTimeout bounds how long a server may take to answer; a cold 2.x start
@@ -41,7 +41,7 @@ var errPortTaken = errors.New("port taken")
 // start runs the server on a free port and waits until it answers with our
 // token. On error nothing it started is left running.
 func (l *launch) start(ctx context.Context, logger *slog.Logger) (state, error) {
-	port, err := freePort()
+	port, err := freeport.Get()
 	if err != nil {
 		return state{}, core.Errorf(core.ErrUnavailable, "no free local port: %v", err)
 	}
@@ -162,17 +162,6 @@ func stop(p proc, exited <-chan struct{}) {
 	case <-exited:
 	case <-time.After(killGrace):
 	}
-}
-
-// freePort asks the kernel for a free port. Another process may take it
-// before the server binds it; Create retries once when that happens.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // readTail returns the end of the server's log for error messages. Both

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/internal/freeport"
 )
 
 // Server is a running jupyter_server owned by one test.
@@ -54,7 +54,7 @@ func Start(t testing.TB, python string, extraArgs ...string) *Server {
 	// makes that an early exit, so try a few ports.
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		port, err := freePort()
+		port, err := freeport.Get()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,15 +154,6 @@ func stop(pid int, exited <-chan error) {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		<-exited
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // tail returns the end of a log file: enough to see why a server failed.

@@ -4,7 +4,6 @@ package fakemodal
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/sena-labs/sena/internal/freeport"
 )
 
 // runtime runs sandboxes as local processes, for the conformance suite.
@@ -48,7 +49,7 @@ func (r *runtime) start(s *Server, b *sandbox, env map[string]string) (*hostSide
 	}
 	h := &hostSide{}
 	for _, p := range b.def.GetOpenPorts().GetPorts() {
-		hostPort, err := freePort()
+		hostPort, err := freeport.Get()
 		if err != nil {
 			return nil, err
 		}
@@ -99,13 +100,4 @@ func (r *runtime) start(s *Server, b *sandbox, env map[string]string) (*hostSide
 		}
 	}()
 	return h, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
