@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sena-labs/sena/core"
@@ -21,7 +22,34 @@ type Session struct {
 	*Record
 	m   *Manager
 	srv *kernel.Server
-	k   *kernel.Kernel
+
+	mu sync.Mutex // guards k, which a kernel restart replaces
+	k  *kernel.Kernel
+}
+
+// kernel is the current kernel connection.
+func (s *Session) kernel() *kernel.Kernel {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.k
+}
+
+// refresh replaces the kernel connection after the kernel restarted or the
+// socket dropped: a new websocket makes the server nudge the kernel until
+// its output channel is connected, where the old one may lose the next
+// cell's output. Best effort: if the kernel is gone, the next call says so.
+func (s *Session) refresh(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	k, err := s.srv.Connect(ctx, s.KernelID)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	old := s.k
+	s.k = k
+	s.mu.Unlock()
+	old.Close()
 }
 
 // Attach connects to a ready session's kernel.
@@ -52,7 +80,7 @@ func (m *Manager) Attach(ctx context.Context, id string) (*Session, error) {
 }
 
 // Close drops the kernel connection; the kernel keeps running.
-func (s *Session) Close() error { return s.k.Close() }
+func (s *Session) Close() error { return s.kernel().Close() }
 
 // ExecOptions tune one execution.
 type ExecOptions struct {
@@ -120,7 +148,7 @@ func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*noteboo
 		defer cancel()
 	}
 	saver := newThrottledSaver(nb, s.m.store.NotebookPath(s.ID))
-	res, execErr := s.k.Execute(runCtx, s.kernelCode(code), &kernel.ExecuteOptions{
+	res, execErr := s.kernel().Execute(runCtx, s.kernelCode(code), &kernel.ExecuteOptions{
 		StoreHistory: true,
 		OnEvent: func(ev kernel.Event) {
 			_ = nb.Apply(cell, ev.Type, ev.Content)
@@ -132,6 +160,9 @@ func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*noteboo
 	})
 	if res != nil && res.ExecutionCount > 0 {
 		cell.SetExecutionCount(res.ExecutionCount)
+	}
+	if errors.Is(execErr, kernel.ErrKernelRestarted) || errors.Is(execErr, kernel.ErrConnection) {
+		s.refresh(context.WithoutCancel(ctx))
 	}
 	if err := s.m.saveNotebook(context.WithoutCancel(ctx), s.srv, s.Record, nb); err != nil && execErr == nil {
 		execErr = err
@@ -164,14 +195,15 @@ func (s *Session) AddMarkdown(ctx context.Context, text string) (int, error) {
 func (s *Session) Notebook() (*notebook.Notebook, error) { return s.loadNotebook() }
 
 // Interrupt interrupts the running cell, if any.
-func (s *Session) Interrupt(ctx context.Context) error { return s.k.Interrupt(ctx) }
+func (s *Session) Interrupt(ctx context.Context) error { return s.kernel().Interrupt(ctx) }
 
 // Restart restarts the kernel: its state is lost, the notebook is kept.
 func (s *Session) Restart(ctx context.Context) error {
-	if err := s.k.Restart(ctx); err != nil {
+	if err := s.kernel().Restart(ctx); err != nil {
 		return err
 	}
-	return s.m.setupKernel(ctx, s.k, s.Skills)
+	s.refresh(ctx)
+	return s.m.setupKernel(ctx, s.kernel(), s.Skills)
 }
 
 func (s *Session) loadNotebook() (*notebook.Notebook, error) {

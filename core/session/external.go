@@ -49,6 +49,6 @@ func (m *Manager) AttachExternal(ctx context.Context, jupyterURL string) (*Sessi
 
 // Shutdown ends an external session: its kernel stops, the server stays.
 func (s *Session) Shutdown(ctx context.Context) error {
-	s.k.Close()
+	s.kernel().Close()
 	return s.srv.ShutdownKernel(ctx, s.KernelID)
 }

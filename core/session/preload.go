@@ -109,7 +109,7 @@ func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.M
 	// Imported (and CUDA initialised) first and apart, so the phases tell
 	// library and driver start-up from putting the weights on the device.
 	m.progress("importing torch and transformers")
-	res, err := s.k.Execute(ctx, "import torch, transformers\nif torch.cuda.is_available(): torch.cuda.init(); torch.empty(1, device='cuda')", &kernel.ExecuteOptions{Silent: true})
+	res, err := s.kernel().Execute(ctx, "import torch, transformers\nif torch.cuda.is_available(): torch.cuda.init(); torch.empty(1, device='cuda')", &kernel.ExecuteOptions{Silent: true})
 	if err != nil {
 		return fmt.Errorf("preload: %w", err)
 	}
@@ -122,7 +122,7 @@ func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.M
 	// that out of the weights phase. Best effort: from_pretrained redoes it.
 	for i, mc := range models {
 		if mc.Preload != nil {
-			_, _ = s.k.Execute(ctx, fmt.Sprintf(modelCodeImport, preloadPath(mc, paths[i])), &kernel.ExecuteOptions{Silent: true})
+			_, _ = s.kernel().Execute(ctx, fmt.Sprintf(modelCodeImport, preloadPath(mc, paths[i])), &kernel.ExecuteOptions{Silent: true})
 		}
 	}
 	phases.mark("model_code_imported")
@@ -133,7 +133,7 @@ func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.M
 		code := preloadCode(mc, paths[i])
 		if mc.Hidden {
 			m.progress("preloading a hidden model")
-			res, err := s.k.Execute(ctx, code, &kernel.ExecuteOptions{Silent: true})
+			res, err := s.kernel().Execute(ctx, code, &kernel.ExecuteOptions{Silent: true})
 			if err != nil {
 				return fmt.Errorf("preload hidden model: %w", err)
 			}
