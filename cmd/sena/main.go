@@ -20,7 +20,8 @@ func main() {
 	session.BuiltinSkills = skills.FS
 	// Ctrl-C cancels the context: `up` then tears down what it started.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newApp().RunContext(ctx, os.Args)
+	app := newApp()
+	err := app.RunContext(ctx, interspersed(app, os.Args))
 	stop()
 	os.Exit(exitCode(err))
 }
