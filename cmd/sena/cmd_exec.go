@@ -16,7 +16,7 @@ import (
 var execCommand = &cli.Command{
 	Name:      "exec",
 	Usage:     "run code in a session's kernel (a shell command in cli sessions); the notebook records it",
-	UsageText: "sena exec [--timeout D] SESSION_ID CODE | sena exec SESSION_ID - < code.py | sena exec -f code.py SESSION_ID",
+	UsageText: "sena exec SESSION_ID CODE [--timeout D] | sena exec SESSION_ID - < code.py | sena exec SESSION_ID -f code.py",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read the code from this file"},
 		&cli.DurationFlag{Name: "timeout", Usage: "interrupt the kernel after this long (e.g. 30s)"},
@@ -77,7 +77,7 @@ func execArgs(c *cli.Context) (id, code string, err error) {
 		}
 		return args[0], args[1], nil
 	}
-	return "", "", usageErr("exec wants SESSION_ID CODE (CODE - reads stdin), or -f FILE SESSION_ID; flags go before the session id")
+	return "", "", usageErr("exec wants SESSION_ID CODE (CODE - reads stdin), or SESSION_ID -f FILE")
 }
 
 type execOutput struct {

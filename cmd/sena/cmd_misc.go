@@ -22,7 +22,7 @@ var notebookCommand = &cli.Command{
 	},
 	Action: func(c *cli.Context) error {
 		if c.NArg() != 1 {
-			return usageErr("notebook wants one SESSION_ID (flags go before it)")
+			return usageErr("notebook wants one SESSION_ID")
 		}
 		id := c.Args().First()
 		e, err := newEnv(c)

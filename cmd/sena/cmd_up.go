@@ -38,7 +38,7 @@ var upCommand = &cli.Command{
 	},
 	Action: func(c *cli.Context) error {
 		if c.NArg() > 0 {
-			return usageErr("up takes no arguments, got %q (flags go before them? see sena up --help)", c.Args().First())
+			return usageErr("up takes no arguments, got %q (see sena up --help)", c.Args().First())
 		}
 		cfg, err := upConfig(c)
 		if err != nil {
