@@ -167,10 +167,11 @@ func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*noteboo
 	if err := s.m.saveNotebook(context.WithoutCancel(ctx), s.srv, s.Record, nb); err != nil && execErr == nil {
 		execErr = err
 	}
-	if execErr != nil {
-		return &Execution{Result: res, Cell: cell, CellIndex: indexOf(nb, cell)}, execErr
+	ex := &Execution{Result: res, Cell: cell, CellIndex: indexOf(nb, cell)}
+	if execErr == nil {
+		ex.ExitCode = s.exitCode(res)
 	}
-	return &Execution{Result: res, Cell: cell, CellIndex: indexOf(nb, cell), ExitCode: s.exitCode(res)}, nil
+	return ex, execErr
 }
 
 // AddMarkdown appends a markdown cell and returns its notebook index.

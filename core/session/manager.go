@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/sena-labs/sena/core"
@@ -322,7 +323,7 @@ func (m *Manager) List(ctx context.Context, providers []string) ([]SessionStatus
 	}
 	names := append([]string{}, providers...)
 	for p := range byProvider {
-		if !contains(names, p) {
+		if !slices.Contains(names, p) {
 			names = append(names, p)
 		}
 	}
@@ -418,15 +419,6 @@ func (m *Manager) GC(ctx context.Context, providers []string) ([]SessionStatus, 
 		removed = append(removed, s)
 	}
 	return removed, errs
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // NotebookFile is the host path of a session's notebook, which outlives the session.
