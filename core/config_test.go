@@ -1,7 +1,9 @@
 package core
 
 import (
+	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -63,22 +65,107 @@ func TestLoadConfigRejectsUnknownKeysAndOverlays(t *testing.T) {
 	}
 }
 
-func TestParseModels(t *testing.T) {
-	ms, err := ParseModels([]string{"org/a@v1", "org/b"}, ModelOptions{Hidden: true, Dtype: "bfloat16"})
-	if err != nil {
+func TestNormalizeFoldsShorthands(t *testing.T) {
+	c := SandboxConfig{
+		Python: "/usr/bin/python3", HideModels: true, Dtype: "bfloat16",
+		Models: []ModelConfig{{Name: "org/a", Revision: "v1"}, {Name: "org/b", Preload: &Preload{Var: "m2"}}},
+	}
+	if err := c.Normalize(); err != nil {
 		t.Fatal(err)
 	}
 	want := ModelConfig{Name: "org/a", Revision: "v1", Hidden: true, Preload: &Preload{Dtype: "bfloat16"}}
-	if !reflect.DeepEqual(ms[0], want) {
-		t.Fatalf("got %+v", ms[0])
+	if !reflect.DeepEqual(c.Models[0], want) || c.Models[1].Preload.Var != "m2" || c.Models[1].Preload.Dtype != "bfloat16" {
+		t.Fatalf("models %+v %+v", c.Models[0], c.Models[1].Preload)
 	}
-	if _, err := ParseModels([]string{"org/a"}, ModelOptions{Dtype: "float16"}); !errors.Is(err, ErrInvalidConfig) {
-		t.Fatalf("dtype without preload: %v", err)
+	if c.ProviderOptions[OptionPython] != "/usr/bin/python3" || c.Python != "" || c.Provider != "local" || c.Mode != ModeNotebook {
+		t.Fatalf("normalised %+v", c)
 	}
-	for _, bad := range []string{"noslash", "a/b/c", "/x"} {
+	if err := c.Normalize(); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	for name, bad := range map[string]SandboxConfig{
+		"dtype without preload": {Dtype: "float16", Models: []ModelConfig{{Name: "org/a"}}},
+		"python twice":          {Python: "/a", ProviderOptions: map[string]any{"python": "/b"}},
+	} {
+		if err := bad.Normalize(); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)
+		}
+	}
+}
+
+func TestParseModel(t *testing.T) {
+	for _, bad := range []string{"noslash", "a/b/c", "/x", "org/m@../../etc", "org/m@", "org/m@refs//x", "org/m@x.lock", "org/../m"} {
 		if _, err := ParseModel(bad); err == nil {
 			t.Errorf("ParseModel(%q) accepted", bad)
 		}
+	}
+	for _, good := range []string{"org/m@v2", "org/m@refs/pr/1", "org/m@0123abcd"} {
+		if _, err := ParseModel(good); err != nil {
+			t.Errorf("ParseModel(%q): %v", good, err)
+		}
+	}
+}
+
+// A model or library may be written as a string or as an object, in YAML
+// and in JSON alike.
+func TestModelsAndLibrariesTakeBothForms(t *testing.T) {
+	cfg, err := ParseConfig("t", []byte("models: [org/a@v1, {name: org/b, hidden: true}]\nworkspace: {libraries: [x.py]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromJSON SandboxConfig
+	if err := json.Unmarshal([]byte(`{"models":["org/a@v1",{"name":"org/b","hidden":true}],"workspace":{"libraries":["x.py"]}}`), &fromJSON); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg, &fromJSON) || cfg.Models[0].Revision != "v1" || !cfg.Models[1].Hidden || cfg.Workspace.Libraries[0].Path != "x.py" {
+		t.Fatalf("yaml %+v json %+v", cfg, fromJSON)
+	}
+	if err := json.Unmarshal([]byte(`{"models":[{"name":"org/b","hiden":true}]}`), &fromJSON); err == nil {
+		t.Fatal("a misspelt model key was accepted")
+	}
+}
+
+func TestConfigEdgesAreErrors(t *testing.T) {
+	for name, doc := range map[string]string{
+		"empty":              "",
+		"second document":    "gpu: T4\n---\nbogus: 1\n",
+		"negative duration":  "timeout: -5s\n",
+		"overflowing number": "timeout: 1e300\n",
+		"overflowing string": "timeout: 9999999999h\n",
+		"unknown key":        "gpus: A100\n",
+		"unknown nested key": "workspace: {libs: [a.py]}\n",
+	} {
+		if _, err := ParseConfig(name, []byte(doc)); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)
+		}
+	}
+	if err := (&SandboxConfig{CPUs: math.NaN()}).Validate(); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("NaN cpus: %v", err)
+	}
+	if err := (&SandboxConfig{CPUs: math.Inf(1)}).Validate(); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("Inf cpus: %v", err)
+	}
+	if err := (&SandboxConfig{Env: map[string]string{"JUPYTER_TOKEN": "x"}}).Validate(); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("JUPYTER_TOKEN in env: %v", err)
+	}
+}
+
+// Explicit settings win over the file, the file over ambient defaults.
+func TestFillAmbient(t *testing.T) {
+	c := SandboxConfig{}
+	c.FillAmbient("docker", "/usr/bin/python3")
+	if c.Provider != "docker" || c.Python != "" {
+		t.Errorf("python is for the local provider only: %+v", c)
+	}
+	c = SandboxConfig{Provider: "modal"}
+	c.FillAmbient("local", "")
+	if c.Provider != "modal" {
+		t.Errorf("ambient provider overrode the config: %+v", c)
+	}
+	c = SandboxConfig{}
+	c.FillAmbient("local", "/py")
+	if c.Python != "/py" {
+		t.Errorf("ambient python not applied: %+v", c)
 	}
 }
 

@@ -2,7 +2,9 @@ package core
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -43,28 +45,56 @@ type ProviderInfo struct {
 	Capabilities Capabilities `json:"capabilities"`
 }
 
-// Capabilities says what a provider offers; core checks a config against them
-// before anything is created.
+// Capabilities declare what a provider does with a request. Core refuses,
+// before anything is created, a request that sets a SandboxSpec field the
+// provider does not declare (CheckSpec), and provider options that its
+// OptionsSchema does not accept (ValidateOptions).
 type Capabilities struct {
+	// Fields are the SandboxSpec fields the provider honours, checked inside
+	// the sandbox by the conformance suite. Env is always honoured.
+	Fields []Field `json:"fields"`
 	// GPUKinds are the GPU kinds the provider can attach ("T4", "A100", "H100").
 	// Empty means CPU only.
 	GPUKinds []string `json:"gpu_kinds"`
 	// MaxGPUs is the most GPUs one sandbox may have (0: no GPUs).
 	MaxGPUs int `json:"max_gpus"`
-	// Images is true when the provider runs container images (--image).
-	Images bool `json:"images"`
-	// PythonPath is true when the provider runs an existing host interpreter (--python).
-	PythonPath bool `json:"python_path"`
-	// HostMounts is true when host directories (the model cache, the
-	// workspace) can be mounted into the sandbox.
-	HostMounts bool `json:"host_mounts"`
 	// SharesHostFS is true when the sandbox sees the host's files at the same
 	// paths (the local provider), so no mount is needed to reach them.
 	SharesHostFS bool `json:"shares_host_fs"`
 	// SecretStore is true when the backend has named secrets of its own
 	// (Modal): a config secret unset on the host is then looked up there.
 	SecretStore bool `json:"secret_store"`
+	// OptionsSchema is a JSON Schema (type object, with properties) of the
+	// provider's own options; empty when it takes none.
+	OptionsSchema json.RawMessage `json:"options_schema,omitempty"`
 }
+
+// Field names a SandboxSpec field a provider may honour. The names are the
+// configuration keys that fill them.
+type Field string
+
+// The SandboxSpec fields a provider declares.
+const (
+	FieldPythonPackages Field = "python_packages" // installed into the sandbox's environment
+	FieldSystemPackages Field = "system_packages" // installed into the sandbox's image
+	FieldCPUs           Field = "cpus"            // enforced, visible in the sandbox
+	FieldMemory         Field = "memory_mib"      // enforced, visible in the sandbox
+	FieldTimeout        Field = "timeout"         // the sandbox stops after it, sena running or not
+	FieldIdleTimeout    Field = "idle_timeout"    // the sandbox stops after that long without kernel activity
+	FieldImage          Field = "image"           // the sandbox runs this container image
+	FieldMounts         Field = "mounts"          // host paths visible at their targets
+	FieldFiles          Field = "files"           // written under the Jupyter root before it starts
+	FieldModels         Field = "models"          // the provider fetches models on its side
+)
+
+// AllFields lists every Field, in the order `sena providers` shows them.
+var AllFields = []Field{
+	FieldPythonPackages, FieldSystemPackages, FieldCPUs, FieldMemory, FieldTimeout,
+	FieldIdleTimeout, FieldImage, FieldMounts, FieldFiles, FieldModels,
+}
+
+// Honours reports whether the provider declares f.
+func (c Capabilities) Honours(f Field) bool { return slices.Contains(c.Fields, f) }
 
 // Labels Sena puts on every sandbox it creates.
 const (
@@ -85,38 +115,44 @@ type CreateRequest struct {
 	// it through the environment (JUPYTER_TOKEN), never on a command line, and
 	// never store or log it.
 	JupyterToken string
-	// WorkDir is a host directory reserved for this sandbox. Providers that
-	// run on the host use it as the Jupyter root; others may ignore it.
+	// WorkDir is a host directory reserved for this sandbox: it exists, is
+	// empty and is private to the user (0700) when Create is called
+	// (PrepareWorkDir makes it so). Providers that run on the host use it as
+	// the Jupyter root; others may ignore it. The caller removes it.
 	WorkDir string
 	// Progress, if set, receives human-readable progress lines.
 	Progress func(msg string)
 }
 
 // SandboxSpec is the provider-facing part of a SandboxConfig: what to run,
-// with secrets already resolved into Env.
+// with secrets already resolved into Env. A field tagged `field` may be set
+// only when the provider declares that Field; core.CheckSpec enforces it.
 type SandboxSpec struct {
 	GPU            GPU
-	Image          string   // container providers
-	Python         string   // local provider: interpreter to use
-	PythonPackages []string // installed into the environment
-	SystemPackages []string // container providers
+	Image          string   `field:"image"`
+	PythonPackages []string `field:"python_packages"` // pip requirements
+	SystemPackages []string `field:"system_packages"` // Debian packages
 	// Env is set in the sandbox (secret values included): never persist it.
 	Env map[string]string
 	// SecretNames are the keys of Env that hold secrets; providers with a
 	// secret store of their own (Modal) may use it for them.
 	SecretNames []string
-	// Models the sandbox needs; providers that fetch weights on their side
-	// (Modal volumes) use this, host providers get Mounts and Env instead.
-	Models []ModelConfig
+	// Models the sandbox needs, for providers that fetch weights on their
+	// side (Modal volumes); for the others core fetches on the host and fills
+	// Mounts and Env instead.
+	Models []ModelConfig `field:"models"`
 	// Mounts are host paths made visible in the sandbox.
-	Mounts      []Mount
-	CPUs        float64
-	MemoryMiB   int64
-	Timeout     time.Duration // whole lifetime; 0 = provider default
-	IdleTimeout time.Duration // stop when Jupyter has been idle this long; 0 = never
+	Mounts      []Mount       `field:"mounts"`
+	CPUs        float64       `field:"cpus"`
+	MemoryMiB   int64         `field:"memory_mib"`
+	Timeout     time.Duration `field:"timeout"`      // whole lifetime; 0 = provider default
+	IdleTimeout time.Duration `field:"idle_timeout"` // stop after this long without kernel activity; 0 = never
 	// Files are written into the sandbox's working directory before Jupyter
 	// starts (workspace libraries and skills), keyed by relative path.
-	Files map[string][]byte
+	Files map[string][]byte `field:"files"`
+	// Options are the provider's own options (JSON, an object), validated
+	// against its OptionsSchema; decode them with DecodeOptions.
+	Options json.RawMessage
 }
 
 // Mount makes a host path visible inside the sandbox.
@@ -136,6 +172,9 @@ type CreateResponse struct {
 type Handle struct {
 	Provider string `json:"provider"`
 	ID       string `json:"id"`
+	// Version is the format of State, set by the provider, so that a newer
+	// provider can read or clearly refuse a handle an older one wrote.
+	Version int `json:"version,omitempty"`
 	// State is opaque provider data (JSON recommended). Never secrets.
 	State []byte `json:"state,omitempty"`
 }

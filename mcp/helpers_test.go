@@ -19,7 +19,7 @@ func newManager(t *testing.T) *session.Manager {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return session.NewManager(store, providers.NewRegistry(nil, nil), nil)
+	return session.NewManager(session.Params{Store: store, Providers: providers.NewRegistry(nil, nil)})
 }
 
 // client is an MCP client connected to a server through in-memory transports.

@@ -68,8 +68,12 @@ type SkillList struct {
 }
 
 func (s *Server) addSessionTools() {
-	sdk.AddTool(s.sdk, &sdk.Tool{Name: "start_session", Description: "Bring a sandbox up (GPU, models, packages, workspace) with a live Jupyter kernel and a notebook, " +
-		"and return once the kernel answers. This can take minutes (image builds, model downloads). " +
+	schema, err := startSessionSchema()
+	if err != nil {
+		panic("mcp: start_session schema: " + err.Error()) // derived from types; the tests build it
+	}
+	sdk.AddTool(s.sdk, &sdk.Tool{Name: "start_session", InputSchema: schema, Description: "Bring a sandbox up (GPU, models, packages, workspace) with a live Jupyter kernel and a notebook, " +
+		"and return once the kernel answers. It takes what `sena up` and sena.yaml take, under the same keys. This can take minutes (image builds, model downloads). " +
 		"Sandboxes cost money and run until shutdown_session: reuse a session (list_sessions) rather than starting another."}, s.startSession)
 	sdk.AddTool(s.sdk, &sdk.Tool{Name: "attach_to_session", Description: "Attach to a session Sena started (by session_id), " +
 		"or to any Jupyter server by jupyter_url (with ?token=...), where a new kernel and notebook are started. " +

@@ -37,10 +37,12 @@ func TestTools(t *testing.T) {
 
 	var info SessionInfo
 	c.structured("start_session", map[string]any{
-		"skills":    []string{skill},
-		"libraries": []map[string]any{{"name": "helpers.py", "code": "def double(x):\n    return 2 * x\n"}},
-		"secrets":   []string{"SENA_TEST_SECRET"},
-		"env":       map[string]string{"SENA_GREETING": "hi"},
+		"workspace": map[string]any{
+			"skills":    []string{skill},
+			"libraries": []map[string]any{{"name": "helpers.py", "code": "def double(x):\n    return 2 * x\n"}},
+		},
+		"secrets": []string{"SENA_TEST_SECRET"},
+		"env":     map[string]string{"SENA_GREETING": "hi"},
 	}, &info)
 	id := info.SessionID
 	t.Cleanup(func() { m.Down(context.Background(), id) })

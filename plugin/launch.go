@@ -29,12 +29,16 @@ type LaunchOptions struct {
 	// StartTimeout bounds the wait for the handshake (default
 	// DefaultStartTimeout); a binary that is not a Sena plugin fails within it.
 	StartTimeout time.Duration
+	// PassEnv names host environment variables the plugin receives beyond
+	// the minimal environment every plugin gets (see pluginEnv).
+	PassEnv []string
 }
 
 // Launch starts the plugin binary at path and connects to it over gRPC with
 // mutual TLS. ctx bounds the start only; the plugin runs until Close. The
-// plugin inherits the host environment (providers need DOCKER_HOST,
-// MODAL_TOKEN_ID, ...) but not its stdin. Every failure wraps
+// plugin starts with a minimal environment, not the host's: credentials it
+// needs (DOCKER_HOST, MODAL_TOKEN_ID, ...) are named in opts.PassEnv or in
+// SENA_PLUGIN_ENV. It does not share the host's stdin. Every failure wraps
 // core.ErrPluginFailed and names the path.
 func Launch(ctx context.Context, path string, opts *LaunchOptions) (*Client, error) {
 	if opts == nil {
@@ -54,8 +58,9 @@ func Launch(ctx context.Context, path string, opts *LaunchOptions) (*Client, err
 	tail := newStderrTail()
 	gp := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  Handshake,
+		SkipHostEnv:      true,
 		VersionedPlugins: pluginSets(&ProviderPlugin{Name: name, Path: path, stderr: tail}),
-		RunnerFunc:       newRunner(path),
+		RunnerFunc:       newRunner(path, pluginEnv(opts.PassEnv)),
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		StartTimeout:     timeout,

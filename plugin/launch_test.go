@@ -72,16 +72,29 @@ func launch(t *testing.T, path string, opts *plugin.LaunchOptions) *plugin.Clien
 }
 
 func TestLaunchedPluginServesEveryRPC(t *testing.T) {
+	// The host's variables stay out of a plugin unless named: in PassEnv
+	// or in SENA_PLUGIN_ENV.
 	t.Setenv(fakeprovider.EnvDescription, "from the host environment")
 	logs := &recorder{}
-	c := launch(t, pluginPath(t, "good"), &plugin.LaunchOptions{Logger: slog.New(logs)})
-
-	info, err := c.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Description != "from the host environment" {
-		t.Errorf("Info.Description = %q: the host environment did not reach the plugin", info.Description)
+	for _, tc := range []struct {
+		name    string
+		pass    []string
+		global  string
+		reaches bool
+	}{
+		{"unnamed", nil, "", false},
+		{"PassEnv", []string{fakeprovider.EnvDescription}, "", true},
+		{plugin.EnvPassVar, nil, "OTHER, " + fakeprovider.EnvDescription, true},
+	} {
+		t.Setenv(plugin.EnvPassVar, tc.global)
+		c := launch(t, pluginPath(t, "good"), &plugin.LaunchOptions{Logger: slog.New(logs), PassEnv: tc.pass})
+		info, err := c.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.Description == "from the host environment"; got != tc.reaches {
+			t.Errorf("%s: Info.Description = %q; the variable should reach the plugin: %v", tc.name, info.Description, tc.reaches)
+		}
 	}
 	t.Setenv(fakeprovider.EnvDescription, "") // checkScripted wants the default Info
 	c2 := launch(t, pluginPath(t, "good"), &plugin.LaunchOptions{Logger: slog.New(logs)})

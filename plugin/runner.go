@@ -25,12 +25,13 @@ type procRunner struct {
 
 var _ runner.Runner = (*procRunner)(nil)
 
-// newRunner returns a go-plugin RunnerFunc for the binary at path. go-plugin
-// passes a command that only carries the environment it prepared.
-func newRunner(path string) func(hclog.Logger, *exec.Cmd, string) (runner.Runner, error) {
+// newRunner returns a go-plugin RunnerFunc for the binary at path, run with
+// env. go-plugin passes a command that only carries the variables of its
+// handshake (the host's are skipped), which are added to env.
+func newRunner(path string, env []string) func(hclog.Logger, *exec.Cmd, string) (runner.Runner, error) {
 	return func(_ hclog.Logger, spec *exec.Cmd, _ string) (runner.Runner, error) {
 		cmd := exec.Command(path)
-		cmd.Env = spec.Env
+		cmd.Env = append(append([]string{}, env...), spec.Env...)
 		ownProcessGroup(cmd)
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {

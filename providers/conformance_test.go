@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/sena-labs/sena/core"
@@ -16,7 +17,7 @@ import (
 
 // localSpec runs the local provider on the first Python with Jupyter found.
 func localSpec(t *testing.T) core.SandboxSpec {
-	return core.SandboxSpec{Python: jupytertest.Interpreters(t)[0].Path}
+	return core.SandboxSpec{Options: []byte(`{"python":` + strconv.Quote(jupytertest.Interpreters(t)[0].Path) + `}`)}
 }
 
 func newLocal(t *testing.T) core.Provider {

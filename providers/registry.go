@@ -43,7 +43,9 @@ func NewRegistry(dirs []string, logger *slog.Logger) *Registry {
 }
 
 // Open starts the named provider; release stops its plugin process, if any.
-func (r *Registry) Open(ctx context.Context, name string) (core.Provider, func(), error) {
+// A plugin receives the host variables named in passEnv (and in
+// SENA_PLUGIN_ENV) besides a minimal environment.
+func (r *Registry) Open(ctx context.Context, name string, passEnv []string) (core.Provider, func(), error) {
 	if f, ok := r.Builtin[name]; ok {
 		p, err := f(r.Logger.With("provider", name))
 		return p, func() {}, err
@@ -54,7 +56,7 @@ func (r *Registry) Open(ctx context.Context, name string) (core.Provider, func()
 		return nil, nil, core.Errorf(core.ErrInvalidConfig, "unknown provider %q: the providers are %s (a plugin is an executable named sena-provider-NAME in %s)",
 			name, strings.Join(r.Names(), ", "), strings.Join(r.PluginDirs, ":"))
 	}
-	c, err := plugin.Launch(ctx, path, &plugin.LaunchOptions{Logger: r.Logger.With("plugin", name)})
+	c, err := plugin.Launch(ctx, path, &plugin.LaunchOptions{Logger: r.Logger.With("plugin", name), PassEnv: passEnv})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -96,7 +98,7 @@ func (r *Registry) DescribeAll(ctx context.Context) []Describe {
 		if _, ok := r.Builtin[name]; !ok {
 			d.Kind, d.Path = "plugin", found[name]
 		}
-		p, release, err := r.Open(ctx, name)
+		p, release, err := r.Open(ctx, name, nil)
 		if err == nil {
 			d.Info, err = p.Info(ctx)
 			release()

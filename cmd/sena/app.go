@@ -8,6 +8,7 @@ import (
 	"github.com/sena-labs/sena/core/session"
 	"github.com/sena-labs/sena/plugin"
 	"github.com/sena-labs/sena/providers"
+	"github.com/sena-labs/sena/skills"
 	"github.com/urfave/cli/v2"
 )
 
@@ -20,7 +21,7 @@ func newApp() *cli.App {
 		Usage:   "sandboxes with a GPU, models and a live Jupyter kernel for interpretability research",
 		Version: version,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "provider", Value: "local", EnvVars: []string{"SENA_PROVIDER"}, Usage: "provider that runs sandboxes: local, docker, modal or a plugin name"},
+			&cli.StringFlag{Name: "provider", Value: envOr("SENA_PROVIDER", "local"), Usage: "provider that runs sandboxes: local, docker, modal or a plugin name (env SENA_PROVIDER)"},
 			&cli.StringFlag{Name: "state-dir", EnvVars: []string{"SENA_STATE_DIR"}, Usage: "where sessions are recorded (default $XDG_STATE_HOME/sena)"},
 			&cli.StringFlag{Name: "plugin-dir", EnvVars: []string{"SENA_PLUGIN_DIR"}, Usage: "directories (colon-separated) searched for sena-provider-NAME plugins, before " + plugin.DefaultDir()},
 			&cli.BoolFlag{Name: "json", Usage: "print machine-readable JSON"},
@@ -30,7 +31,9 @@ func newApp() *cli.App {
 			quickstartCommand, upCommand, execCommand, lsCommand, downCommand, notebookCommand,
 			providersCommand, gcCommand, skillsCommand, mcpCommand, pullCommand,
 		},
-		ExitErrHandler: func(*cli.Context, error) {}, // main prints and exits
+		// A list flag's value is one item: pip requirements hold commas.
+		DisableSliceFlagSeparator: true,
+		ExitErrHandler:            func(*cli.Context, error) {}, // main prints and exits
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageErr("%v", err)
 		},
@@ -60,9 +63,19 @@ func newEnv(c *cli.Context) (*env, error) {
 		return nil, fmt.Errorf("open state dir: %w", err)
 	}
 	reg := providers.NewRegistry(plugin.Dirs(c.String("plugin-dir")), logger)
-	m := session.NewManager(store, reg, logger)
-	m.Models = newModelFetcher(c.Bool("json"))
-	// Progress goes to stderr, so stdout stays one JSON document with --json.
-	m.Progress = func(msg string) { fmt.Fprintln(os.Stderr, "sena:", msg) }
+	m := session.NewManager(session.Params{
+		Store: store, Providers: reg, Logger: logger, Skills: skills.FS,
+		Models: newModelFetcher(c.Bool("json")),
+		// Progress goes to stderr, so stdout stays one JSON document with --json.
+		Progress: func(msg string) { fmt.Fprintln(os.Stderr, "sena:", msg) },
+	})
 	return &env{manager: m, registry: reg, log: logger, json: c.Bool("json")}, nil
+}
+
+// envOr is the environment variable's value, or def when it is unset or empty.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/sena-labs/sena/core/session"
+	"github.com/sena-labs/sena/skills"
 	"github.com/urfave/cli/v2"
 )
 
@@ -120,16 +121,14 @@ var skillsCommand = &cli.Command{
 			Description string `json:"description"`
 		}
 		var out []skill
-		if session.BuiltinSkills != nil {
-			entries, _ := fs.ReadDir(session.BuiltinSkills, ".")
-			for _, d := range entries {
-				md, err := fs.ReadFile(session.BuiltinSkills, d.Name()+"/SKILL.md")
-				if err != nil {
-					continue
-				}
-				if _, desc, err := session.ParseSkillFile(md); err == nil {
-					out = append(out, skill{d.Name(), desc})
-				}
+		entries, _ := fs.ReadDir(skills.FS, ".")
+		for _, d := range entries {
+			md, err := fs.ReadFile(skills.FS, d.Name()+"/SKILL.md")
+			if err != nil {
+				continue
+			}
+			if _, desc, err := session.ParseSkillFile(md); err == nil {
+				out = append(out, skill{d.Name(), desc})
 			}
 		}
 		if c.Bool("json") {

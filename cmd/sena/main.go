@@ -11,13 +11,10 @@ import (
 	"syscall"
 
 	"github.com/sena-labs/sena/core"
-	"github.com/sena-labs/sena/core/session"
-	"github.com/sena-labs/sena/skills"
 	"github.com/urfave/cli/v2"
 )
 
 func main() {
-	session.BuiltinSkills = skills.FS
 	// Ctrl-C cancels the context: `up` then tears down what it started.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	app := newApp()
@@ -26,7 +23,8 @@ func main() {
 	os.Exit(exitCode(err))
 }
 
-// Exit codes: 0 success, 1 failure (or code that raised), 2 usage errors.
+// Exit codes: 0 success, 1 failure (or code that raised), 2 usage errors
+// and configs the provider cannot honour.
 func exitCode(err error) int {
 	if err == nil {
 		return 0
@@ -39,7 +37,7 @@ func exitCode(err error) int {
 		return ec.ExitCode()
 	}
 	fmt.Fprintln(os.Stderr, "sena:", err)
-	if errors.Is(err, core.ErrInvalidConfig) || errors.Is(err, errUsage) {
+	if errors.Is(err, core.ErrInvalidConfig) || errors.Is(err, core.ErrUnsupported) || errors.Is(err, errUsage) {
 		return 2
 	}
 	return 1

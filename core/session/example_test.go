@@ -19,8 +19,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	m := session.NewManager(store, providers.NewRegistry(nil, nil), nil)
-	m.Models = hub.NewClient(nil)
+	m := session.NewManager(session.Params{Store: store, Providers: providers.NewRegistry(nil, nil), Models: hub.NewClient(nil)})
 	rec, err := m.Up(ctx, &core.SandboxConfig{
 		GPU:            "A100",
 		Models:         []core.ModelConfig{{Name: "google/gemma-2-9b-it"}},

@@ -20,8 +20,8 @@ import (
 // MCP callers in different processes queue up and never lose a cell.
 type Session struct {
 	*Record
-	m   *Manager
-	srv *kernel.Server
+	store *Store
+	srv   *kernel.Server
 
 	mu sync.Mutex // guards k, which a kernel restart replaces
 	k  *kernel.Kernel
@@ -76,7 +76,7 @@ func (m *Manager) Attach(ctx context.Context, id string) (*Session, error) {
 		}
 		return nil, err
 	}
-	return &Session{Record: rec, m: m, srv: srv, k: k}, nil
+	return &Session{Record: rec, store: m.store, srv: srv, k: k}, nil
 }
 
 // Close drops the kernel connection; the kernel keeps running.
@@ -125,7 +125,7 @@ func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*noteboo
 	if opts == nil {
 		opts = &ExecOptions{}
 	}
-	unlock, err := s.m.store.Lock(ctx, s.ID)
+	unlock, err := s.store.Lock(ctx, s.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +138,7 @@ func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*noteboo
 	if err != nil {
 		return nil, err
 	}
-	if err := nb.WriteFile(s.m.store.NotebookPath(s.ID)); err != nil {
+	if err := nb.WriteFile(s.store.NotebookPath(s.ID)); err != nil {
 		return nil, err
 	}
 	runCtx := ctx
@@ -147,7 +147,7 @@ func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*noteboo
 		runCtx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
 	}
-	saver := newThrottledSaver(nb, s.m.store.NotebookPath(s.ID))
+	saver := newThrottledSaver(nb, s.store.NotebookPath(s.ID))
 	res, execErr := s.kernel().Execute(runCtx, s.kernelCode(code), &kernel.ExecuteOptions{
 		StoreHistory: true,
 		OnEvent: func(ev kernel.Event) {
@@ -164,7 +164,7 @@ func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*noteboo
 	if errors.Is(execErr, kernel.ErrKernelRestarted) || errors.Is(execErr, kernel.ErrConnection) {
 		s.refresh(context.WithoutCancel(ctx))
 	}
-	if err := s.m.saveNotebook(context.WithoutCancel(ctx), s.srv, s.Record, nb); err != nil && execErr == nil {
+	if err := s.save(context.WithoutCancel(ctx), nb); err != nil && execErr == nil {
 		execErr = err
 	}
 	ex := &Execution{Result: res, Cell: cell, CellIndex: indexOf(nb, cell)}
@@ -176,7 +176,7 @@ func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*noteboo
 
 // AddMarkdown appends a markdown cell and returns its notebook index.
 func (s *Session) AddMarkdown(ctx context.Context, text string) (int, error) {
-	unlock, err := s.m.store.Lock(ctx, s.ID)
+	unlock, err := s.store.Lock(ctx, s.ID)
 	if err != nil {
 		return 0, err
 	}
@@ -186,7 +186,7 @@ func (s *Session) AddMarkdown(ctx context.Context, text string) (int, error) {
 		return 0, err
 	}
 	c := nb.AddMarkdown(text)
-	if err := s.m.saveNotebook(ctx, s.srv, s.Record, nb); err != nil {
+	if err := s.save(ctx, nb); err != nil {
 		return 0, err
 	}
 	return indexOf(nb, c), nil
@@ -204,11 +204,11 @@ func (s *Session) Restart(ctx context.Context) error {
 		return err
 	}
 	s.refresh(ctx)
-	return s.m.setupKernel(ctx, s.kernel(), s.Skills)
+	return setupKernel(ctx, s.kernel(), s.Skills)
 }
 
 func (s *Session) loadNotebook() (*notebook.Notebook, error) {
-	nb, err := notebook.ReadFile(s.m.store.NotebookPath(s.ID))
+	nb, err := notebook.ReadFile(s.store.NotebookPath(s.ID))
 	if err != nil {
 		return nil, fmt.Errorf("read the notebook of session %s: %w", s.ID, err)
 	}

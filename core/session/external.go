@@ -36,14 +36,13 @@ func (m *Manager) AttachExternal(ctx context.Context, jupyterURL string) (*Sessi
 		Endpoint: core.Endpoint{URL: base}, CreatedAt: time.Now().UTC(),
 	}
 	rec.Notebook = "sena-" + rec.ID + ".ipynb"
-	k, err := m.startKernel(ctx, srv, rec)
+	s, err := startSession(ctx, m.store, srv, rec)
 	if err != nil {
 		if rec.KernelID != "" {
 			_ = srv.ShutdownKernel(context.WithoutCancel(ctx), rec.KernelID)
 		}
 		return nil, err
 	}
-	s := &Session{Record: rec, m: m, srv: srv, k: k}
 	return s, nil
 }
 

@@ -24,8 +24,9 @@ const sandboxModelCache = "/sena/hf-cache"
 type modelPath string
 
 // prepareModels makes each model reachable in the sandbox and sets its
-// MODEL_<NAME>_PATH. Host providers get the host's cache (shared, or mounted
-// read-only); others (Modal) receive spec.Models and fetch on their side.
+// MODEL_<NAME>_PATH. Providers that fetch models (Modal) received
+// spec.Models in the plan; the others get the host's cache, shared or
+// mounted read-only.
 // It returns the records' view (hidden models anonymous) and, in the same
 // order, the sandbox paths preloading reads.
 func (m *Manager) prepareModels(ctx context.Context, cfg *core.SandboxConfig, info *core.ProviderInfo, spec *core.SandboxSpec) ([]Model, []modelPath, error) {
@@ -33,18 +34,14 @@ func (m *Manager) prepareModels(ctx context.Context, cfg *core.SandboxConfig, in
 		return nil, nil, nil
 	}
 	caps := info.Capabilities
-	hostCache := caps.SharesHostFS || caps.HostMounts
-	if !hostCache {
+	if caps.Honours(core.FieldModels) { // the provider fetches them (checkModelRoute)
 		var out []Model
 		for _, mc := range cfg.Models {
-			if mc.Hidden {
-				return nil, nil, core.Errorf(core.ErrUnsupported, "hidden models need a provider that uses the host's model cache (local or docker); %s fetches models on its side", cfg.Provider)
-			}
 			out = append(out, Model{Name: mc.Name, Revision: mc.Revision, EnvVar: core.ModelEnvVar(mc.Name)})
 		}
 		return out, make([]modelPath, len(out)), nil
 	}
-	if m.Models == nil {
+	if m.models == nil {
 		return nil, nil, core.Errorf(core.ErrUnsupported, "this sena cannot download models (no model fetcher configured)")
 	}
 	var out []Model
@@ -56,7 +53,7 @@ func (m *Manager) prepareModels(ctx context.Context, cfg *core.SandboxConfig, in
 		} else {
 			m.progress("fetching model %s", mc.Name)
 		}
-		snap, commit, cacheDir, err := m.Models.Fetch(ctx, mc.Name, mc.Revision)
+		snap, commit, cacheDir, err := m.models.Fetch(ctx, mc.Name, mc.Revision)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -102,7 +102,7 @@ func hasPreload(models []core.ModelConfig) bool {
 
 // preloadModels loads the preloaded models: visibly, as notebook cells, or
 // silently for hidden models so the notebook never names them.
-func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.ModelConfig, paths []modelPath, phases *phaseTimer) error {
+func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.ModelConfig, paths []modelPath, mark func(string)) error {
 	if !hasPreload(models) {
 		return nil
 	}
@@ -116,7 +116,7 @@ func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.M
 	if res.Status != "ok" {
 		return core.Errorf(core.ErrInvalidConfig, "preloading needs torch and transformers in the sandbox: %s: %s (add --package torch --package transformers)", res.EName, res.EValue)
 	}
-	phases.mark("torch_ready")
+	mark("torch_ready")
 	// transformers imports a model's code lazily on first load, which can
 	// take longer than moving its weights; resolving the class first keeps
 	// that out of the weights phase. Best effort: from_pretrained redoes it.
@@ -125,7 +125,7 @@ func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.M
 			_, _ = s.kernel().Execute(ctx, fmt.Sprintf(modelCodeImport, preloadPath(mc, paths[i])), &kernel.ExecuteOptions{Silent: true})
 		}
 	}
-	phases.mark("model_code_imported")
+	mark("model_code_imported")
 	for i, mc := range models {
 		if mc.Preload == nil {
 			continue
@@ -152,6 +152,6 @@ func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.M
 			return core.Errorf(core.ErrInvalidConfig, "preloading %s raised %s: %s", mc.Name, ex.Result.EName, ex.Result.EValue)
 		}
 	}
-	phases.mark("models_loaded")
+	mark("models_loaded")
 	return nil
 }

@@ -18,6 +18,8 @@ import (
 // no secret: the Jupyter token is derived from the store's key when needed,
 // and secrets are kept by name only.
 type Record struct {
+	// Version is the record's format (RecordVersion when written).
+	Version   int                `json:"version"`
 	ID        string             `json:"id"`
 	Provider  string             `json:"provider"`
 	Mode      core.Mode          `json:"mode"`
@@ -37,24 +39,15 @@ type Record struct {
 	Phases []Phase `json:"phases,omitempty"`
 }
 
+// RecordVersion is the format of the records this sena writes. 1 (or no
+// version) is the format before provider options; a record of a newer
+// format than this sena knows is refused, never guessed at.
+const RecordVersion = 2
+
 // Phase is one step of bringing a session up.
 type Phase struct {
 	Name    string  `json:"name"`
 	Seconds float64 `json:"seconds"`
-}
-
-// phaseTimer records how long up's steps take, for users and benchmarks.
-type phaseTimer struct {
-	rec   *Record
-	start time.Time
-}
-
-func newPhaseTimer(rec *Record, start time.Time) *phaseTimer {
-	return &phaseTimer{rec: rec, start: start}
-}
-
-func (p *phaseTimer) mark(name string) {
-	p.rec.Phases = append(p.rec.Phases, Phase{Name: name, Seconds: time.Since(p.start).Seconds()})
 }
 
 // Record states.

@@ -6,22 +6,22 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sena-labs/sena/core/kernel"
 	"github.com/sena-labs/sena/core/notebook"
 )
 
-// saveNotebook writes the host mirror first (the copy that survives the
-// sandbox), then the copy in the sandbox through the contents API.
-func (m *Manager) saveNotebook(ctx context.Context, srv *kernel.Server, rec *Record, nb *notebook.Notebook) error {
-	if err := nb.WriteFile(m.store.NotebookPath(rec.ID)); err != nil {
+// save writes the session's notebook: the host mirror first (the copy that
+// survives the sandbox), then the copy in the sandbox through the contents API.
+func (s *Session) save(ctx context.Context, nb *notebook.Notebook) error {
+	mirror := s.store.NotebookPath(s.ID)
+	if err := nb.WriteFile(mirror); err != nil {
 		return fmt.Errorf("save notebook mirror: %w", err)
 	}
 	data, err := nb.Marshal()
 	if err != nil {
 		return err
 	}
-	if err := srv.SaveNotebook(ctx, rec.Notebook, data); err != nil {
-		return fmt.Errorf("save notebook in the sandbox (the host mirror %s is up to date): %w", m.store.NotebookPath(rec.ID), err)
+	if err := s.srv.SaveNotebook(ctx, s.Record.Notebook, data); err != nil {
+		return fmt.Errorf("save notebook in the sandbox (the host mirror %s is up to date): %w", mirror, err)
 	}
 	return nil
 }

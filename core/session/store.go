@@ -103,7 +103,23 @@ func (s *Store) Get(id string) (*Record, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("session record %s is damaged: %w", s.recordPath(id), err)
 	}
-	return &r, nil
+	return upgradeRecord(&r, s.recordPath(id))
+}
+
+// upgradeRecord reads a record of an older format as the current one, and
+// refuses one written by a newer sena.
+func upgradeRecord(r *Record, path string) (*Record, error) {
+	switch {
+	case r.Version > RecordVersion:
+		return nil, core.Errorf(core.ErrInvalidConfig, "session record %s has format %d, newer than this sena reads (%d): use the sena that started it, or upgrade", path, r.Version, RecordVersion)
+	case r.Version < RecordVersion:
+		// Format 1 had the interpreter in python; it is an option now.
+		if err := r.Config.Normalize(); err != nil {
+			return nil, fmt.Errorf("session record %s (format %d): %w", path, r.Version, err)
+		}
+		r.Version = RecordVersion
+	}
+	return r, nil
 }
 
 // List returns every record, oldest first.

@@ -25,20 +25,19 @@ const (
 	maxWorkspaceBytes = 64 << 20
 )
 
-// BuiltinSkills are the skills shipped with Sena, found by bare name
-// (`--skill steering`). cmd/sena sets it; nil means none.
-var BuiltinSkills fs.FS
-
 // workspace is a Workspace resolved into files for the sandbox.
 type workspace struct {
+	builtin  fs.FS
 	files    map[string][]byte
 	skills   []Skill
 	initCode string
 	size     int
 }
 
-func prepareWorkspace(cfg *core.Workspace) (*workspace, error) {
-	ws := &workspace{files: map[string][]byte{}, initCode: cfg.InitCode}
+// prepareWorkspace reads the workspace's files; builtin holds the skills
+// found by bare name (`--skill steering`), nil for none.
+func prepareWorkspace(cfg *core.Workspace, builtin fs.FS) (*workspace, error) {
+	ws := &workspace{files: map[string][]byte{}, initCode: cfg.InitCode, builtin: builtin}
 	for _, lib := range cfg.Libraries {
 		if err := ws.addLibrary(lib); err != nil {
 			return nil, err
@@ -112,8 +111,8 @@ func (ws *workspace) addSkill(ref string) (Skill, []string, error) {
 	var where string
 	if st, err := os.Stat(ref); err == nil && st.IsDir() {
 		fsys, where = os.DirFS(ref), ref
-	} else if BuiltinSkills != nil && safeName(ref) {
-		sub, err := fs.Sub(BuiltinSkills, ref)
+	} else if ws.builtin != nil && safeName(ref) {
+		sub, err := fs.Sub(ws.builtin, ref)
 		if err == nil {
 			if _, err := fs.Stat(sub, "SKILL.md"); err == nil {
 				fsys, where = sub, "built-in skill "+ref
@@ -238,40 +237,13 @@ func setupCode(skills []Skill) string {
 }
 
 // setupKernel runs the workspace setup without recording it in the notebook.
-func (m *Manager) setupKernel(ctx context.Context, k *kernel.Kernel, skills []Skill) error {
+func setupKernel(ctx context.Context, k *kernel.Kernel, skills []Skill) error {
 	res, err := k.Execute(ctx, setupCode(skills), &kernel.ExecuteOptions{Silent: true})
 	if err != nil {
 		return fmt.Errorf("prepare the kernel: %w", err)
 	}
 	if res.Status != "ok" {
 		return fmt.Errorf("prepare the kernel: %s: %s", res.EName, res.EValue)
-	}
-	return nil
-}
-
-// initKernel prepares a new session's kernel: the workspace on sys.path,
-// preloaded models, then the init code, which is recorded as a cell so the
-// experiment shows it. Init and preload code is Python even in CLI sessions.
-func (m *Manager) initKernel(ctx context.Context, srv *kernel.Server, k *kernel.Kernel, rec *Record, ws *workspace, models []core.ModelConfig, paths []modelPath, phases *phaseTimer) error {
-	if err := m.setupKernel(ctx, k, ws.skills); err != nil {
-		return err
-	}
-	pyRec := *rec
-	pyRec.Mode = core.ModeNotebook
-	s := &Session{Record: &pyRec, m: m, srv: srv, k: k}
-	if err := m.preloadModels(ctx, s, models, paths, phases); err != nil {
-		return err
-	}
-	if strings.TrimSpace(ws.initCode) == "" {
-		return nil
-	}
-	m.progress("running init code")
-	ex, err := s.Execute(ctx, ws.initCode, nil)
-	if err != nil {
-		return fmt.Errorf("init code: %w", err)
-	}
-	if ex.Result.Status != "ok" {
-		return core.Errorf(core.ErrInvalidConfig, "init code raised %s: %s (the notebook %s shows the traceback)", ex.Result.EName, ex.Result.EValue, m.store.NotebookPath(rec.ID))
 	}
 	return nil
 }

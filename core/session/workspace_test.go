@@ -25,9 +25,7 @@ func skillFS() fstest.MapFS {
 }
 
 func TestSkillsPullInWhatTheyRequireOnce(t *testing.T) {
-	BuiltinSkills = skillFS()
-	defer func() { BuiltinSkills = nil }()
-	ws, err := prepareWorkspace(&core.Workspace{Skills: []string{"top", "other"}})
+	ws, err := prepareWorkspace(&core.Workspace{Skills: []string{"top", "other"}}, skillFS())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,10 +61,8 @@ func TestWorkspaceRefusesEscapesAndDuplicates(t *testing.T) {
 		"unknown skill":         {Skills: []string{"no-such-skill"}},
 		"skill twice":           {Skills: []string{"top", "top"}},
 	}
-	BuiltinSkills = skillFS()
-	defer func() { BuiltinSkills = nil }()
 	for name, ws := range cases {
-		if _, err := prepareWorkspace(&ws); err == nil {
+		if _, err := prepareWorkspace(&ws, skillFS()); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

@@ -73,10 +73,12 @@ func (p *Provider) Info(context.Context) (*core.ProviderInfo, error) {
 		Version:     version,
 		Description: fmt.Sprintf("local Docker containers (engine at %s); GPUs through the NVIDIA Container Toolkit", p.docker.DaemonHost()),
 		Capabilities: core.Capabilities{
-			GPUKinds:   core.KnownGPUKinds,
-			MaxGPUs:    maxGPUs,
-			Images:     true,
-			HostMounts: true,
+			Fields: []core.Field{
+				core.FieldPythonPackages, core.FieldSystemPackages, core.FieldCPUs, core.FieldMemory,
+				core.FieldTimeout, core.FieldIdleTimeout, core.FieldImage, core.FieldMounts, core.FieldFiles,
+			},
+			GPUKinds: core.KnownGPUKinds,
+			MaxGPUs:  maxGPUs,
 		},
 	}, nil
 }

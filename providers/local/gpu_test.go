@@ -105,7 +105,7 @@ func TestInfoReportsHostGPUs(t *testing.T) {
 	if got := strings.Join(info.Capabilities.GPUKinds, ","); got != "H100" || info.Capabilities.MaxGPUs != 4 {
 		t.Errorf("GPUKinds %q MaxGPUs %d, want H100 and 4", got, info.Capabilities.MaxGPUs)
 	}
-	if !info.Capabilities.PythonPath || !info.Capabilities.HostMounts || !info.Capabilities.SharesHostFS || info.Capabilities.Images || info.Name != Name {
+	if c := info.Capabilities; !c.Honours(core.FieldPythonPackages) || !c.Honours(core.FieldMounts) || !c.SharesHostFS || c.Honours(core.FieldImage) || c.Honours(core.FieldMemory) || info.Name != Name {
 		t.Errorf("capabilities %+v", info)
 	}
 
@@ -133,7 +133,7 @@ func TestCreateRefusesMissingGPU(t *testing.T) {
 	p, _ := New(nil)
 	work := filepath.Join(t.TempDir(), "work")
 	req := &core.CreateRequest{SessionID: "gpu-test", JupyterToken: "x", WorkDir: work,
-		Spec: core.SandboxSpec{GPU: core.GPU{Kind: "H100", Count: 1}, Python: "/nonexistent/python"}}
+		Spec: core.SandboxSpec{GPU: core.GPU{Kind: "H100", Count: 1}, Options: pythonOption("/nonexistent/python")}}
 	_, err := p.Create(context.Background(), req)
 	if !errors.Is(err, core.ErrUnsupported) || !strings.Contains(err.Error(), "host has no H100 GPU; nvidia-smi reports: 0: NVIDIA A100-SXM4-80GB") {
 		t.Fatalf("error %v, want ErrUnsupported naming the host's GPUs", err)

@@ -45,7 +45,14 @@ func New(logger *slog.Logger) (core.Provider, error) {
 
 // Info reports the host's GPU kinds (running nvidia-smi only when present).
 func (p *Provider) Info(ctx context.Context) (*core.ProviderInfo, error) {
-	caps := core.Capabilities{PythonPath: true, HostMounts: true, SharesHostFS: true}
+	caps := core.Capabilities{
+		Fields: []core.Field{
+			core.FieldPythonPackages, core.FieldCPUs, core.FieldTimeout, core.FieldIdleTimeout,
+			core.FieldMounts, core.FieldFiles,
+		},
+		SharesHostFS:  true,
+		OptionsSchema: optionsSchema,
+	}
 	if _, ok := nvidiaSMI(); ok {
 		if gpus, err := queryGPUs(ctx); err == nil {
 			caps.GPUKinds, caps.MaxGPUs = hostKinds(gpus), len(gpus)
@@ -64,7 +71,15 @@ func (p *Provider) Info(ctx context.Context) (*core.ProviderInfo, error) {
 // Create starts jupyter_server for the request and waits until it answers.
 func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.CreateResponse, error) {
 	spec := &req.Spec
+	var opts options
+	if err := core.DecodeOptions(spec.Options, &opts); err != nil {
+		return nil, err
+	}
 	if err := checkRequest(req); err != nil {
+		return nil, err
+	}
+	cpus, err := cpuList(spec.CPUs)
+	if err != nil {
 		return nil, err
 	}
 	progress := req.Progress
@@ -85,14 +100,14 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 	for k, v := range spec.Env {
 		env = append(env, k+"="+v)
 	}
-	python, checked, err := interpreter(ctx, spec, env, progress)
+	python, checked, err := interpreter(ctx, opts.Python, spec.PythonPackages, env, progress)
 	if err != nil {
 		return nil, err
 	}
 
 	_, statErr := os.Stat(req.WorkDir)
 	madeWorkDir := errors.Is(statErr, os.ErrNotExist)
-	s, err := p.start(ctx, req, python, env, cuda, progress)
+	s, err := p.start(ctx, req, python, env, cuda, cpus, progress)
 	if cerr := checked(); cerr != nil {
 		// The interpreter cannot run Jupyter: that, not how the server
 		// failed (or that it started without ipykernel), is what to fix.
@@ -127,13 +142,15 @@ func checkRequest(req *core.CreateRequest) error {
 		return core.Errorf(core.ErrUnsupported, "the local provider runs no container images; drop --image or use the docker provider")
 	case len(req.Spec.SystemPackages) > 0:
 		return core.Errorf(core.ErrUnsupported, "the local provider installs no system packages; install them on the host, or use the docker provider")
+	case req.Spec.MemoryMiB > 0:
+		return core.Errorf(core.ErrUnsupported, "the local provider does not limit memory; drop --memory, or use the docker provider")
 	}
 	return checkLayout(&req.Spec)
 }
 
 // start prepares the work dir and starts the server, trying a second port
 // if another process took the first.
-func (p *Provider) start(ctx context.Context, req *core.CreateRequest, python string, env []string, cuda string, progress func(string)) (state, error) {
+func (p *Provider) start(ctx context.Context, req *core.CreateRequest, python string, env []string, cuda, cpus string, progress func(string)) (state, error) {
 	runtime := filepath.Join(req.WorkDir, runtimeRel)
 	if err := os.MkdirAll(runtime, 0o700); err != nil {
 		return state{}, core.Errorf(core.ErrInvalidConfig, "work dir %s: %v", req.WorkDir, err)
@@ -163,6 +180,7 @@ func (p *Provider) start(ctx context.Context, req *core.CreateRequest, python st
 		token:       req.JupyterToken,
 		timeout:     req.Spec.Timeout,
 		idleTimeout: req.Spec.IdleTimeout,
+		cpus:        cpus,
 	}
 	progress("starting jupyter_server with " + python)
 	s, err := l.start(ctx, p.logger)

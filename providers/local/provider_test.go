@@ -48,7 +48,7 @@ func request(t *testing.T, python string) *core.CreateRequest {
 		Labels:       map[string]string{core.LabelManaged: "true", core.LabelSession: id, "test": t.Name()},
 		JupyterToken: randHex(t),
 		WorkDir:      filepath.Join(t.TempDir(), "work"),
-		Spec:         core.SandboxSpec{Python: python},
+		Spec:         core.SandboxSpec{Options: pythonOption(python)},
 	}
 }
 
@@ -323,7 +323,7 @@ func TestPythonWithoutJupyter(t *testing.T) {
 		t.Errorf("work dir created: %v", err)
 	}
 
-	req.Spec.Python = "/nonexistent/python3"
+	req.Spec.Options = pythonOption("/nonexistent/python3")
 	if _, err := p.Create(context.Background(), req); !errors.Is(err, core.ErrInvalidConfig) || !strings.Contains(err.Error(), "/nonexistent/python3") {
 		t.Errorf("missing interpreter: %v", err)
 	}

@@ -19,33 +19,33 @@ import (
 // JupyterLab so that the session's URL opens the notebook in a browser.
 var serverPackages = []string{"jupyter_server", "ipykernel", "jupyterlab"}
 
-// interpreter returns the Python that runs the server: Spec.Python as given,
-// or a cached virtual environment built for the spec. With the user's own
+// interpreter returns the Python that runs the server: the python option as
+// given, or a cached virtual environment built for the packages. With the user's own
 // interpreter, checked reports (waiting if need be) whether it can run
 // Jupyter: the check runs while the server starts, since it costs as long
 // as a Python start and the answer is almost always yes.
-func interpreter(ctx context.Context, spec *core.SandboxSpec, env []string, progress func(string)) (py string, checked func() error, err error) {
+func interpreter(ctx context.Context, python string, packages []string, env []string, progress func(string)) (py string, checked func() error, err error) {
 	built := func() error { return nil } // Sena's environments hold Jupyter
-	if spec.Python == "" {
+	if python == "" {
 		base, err := exec.LookPath("python3")
 		if err != nil {
 			return "", nil, core.Errorf(core.ErrInvalidConfig, "python3 is not on PATH: install Python 3 (with the venv module), or pass --python with an interpreter that has jupyter_server and ipykernel")
 		}
-		pkgs := append(append([]string{}, serverPackages...), spec.PythonPackages...)
+		pkgs := append(append([]string{}, serverPackages...), packages...)
 		py, err := ensureVenv(ctx, venvSpec{Base: base, Packages: pkgs}, progress)
 		return py, built, err
 	}
-	py, err = exec.LookPath(spec.Python)
+	py, err = exec.LookPath(python)
 	if err == nil {
 		py, err = filepath.Abs(py) // the server runs in the work dir
 	}
 	if err != nil {
-		return "", nil, core.Errorf(core.ErrInvalidConfig, "python %s: not found or not executable (%v); give the path of a Python 3 interpreter, or drop --python to let Sena build an environment", spec.Python, err)
+		return "", nil, core.Errorf(core.ErrInvalidConfig, "python %s: not found or not executable (%v); give the path of a Python 3 interpreter, or drop --python to let Sena build an environment", python, err)
 	}
 	result := make(chan error, 1)
 	go func() { result <- checkJupyter(ctx, py, env) }()
 	checked = sync.OnceValue(func() error { return <-result })
-	if len(spec.PythonPackages) == 0 {
+	if len(packages) == 0 {
 		return py, checked, nil
 	}
 	// The user's interpreter keeps its own packages (jupyter among them);
@@ -53,7 +53,7 @@ func interpreter(ctx context.Context, spec *core.SandboxSpec, env []string, prog
 	if err := checked(); err != nil {
 		return "", nil, err
 	}
-	py, err = ensureVenv(ctx, venvSpec{Base: py, Packages: spec.PythonPackages, SystemSite: true}, progress)
+	py, err = ensureVenv(ctx, venvSpec{Base: py, Packages: packages, SystemSite: true}, progress)
 	return py, built, err
 }
 

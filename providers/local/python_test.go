@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/sena-labs/sena/core"
 	"github.com/sena-labs/sena/core/kernel/jupytertest"
 )
 
@@ -18,7 +17,7 @@ func TestInterpreterRelativePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Chdir(dir)
-	py, checked, err := interpreter(context.Background(), &core.SandboxSpec{Python: "./python3"}, os.Environ(), nil)
+	py, checked, err := interpreter(context.Background(), "./python3", nil, os.Environ(), nil)
 	if err == nil {
 		err = checked()
 	}

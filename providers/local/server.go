@@ -33,6 +33,7 @@ type launch struct {
 	token       string   // to check that the server answering is ours
 	timeout     time.Duration
 	idleTimeout time.Duration
+	cpus        string // a CPU list for taskset, "" for no limit
 }
 
 // errPortTaken means another process bound the chosen port first.
@@ -56,6 +57,15 @@ func (l *launch) start(ctx context.Context, logger *slog.Logger) (state, error) 
 			return state{}, core.Errorf(core.ErrUnsupported, "a sandbox timeout needs coreutils `timeout` on PATH; install coreutils or drop --timeout")
 		}
 		argv = append([]string{tb, fmt.Sprintf("--kill-after=%ds", int(killGrace.Seconds())), fmt.Sprintf("%.3fs", l.timeout.Seconds())}, argv...)
+	}
+	if l.cpus != "" {
+		// taskset sets the affinity and execs, so the server and every
+		// kernel it starts inherit it (os.sched_getaffinity shows it).
+		ts, err := exec.LookPath("taskset")
+		if err != nil {
+			return state{}, core.Errorf(core.ErrUnsupported, "--cpus on the local provider needs util-linux `taskset` on PATH; install util-linux or drop --cpus")
+		}
+		argv = append([]string{ts, "--cpu-list", l.cpus}, argv...)
 	}
 	logf, err := os.OpenFile(l.logPath, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {

@@ -22,6 +22,9 @@ func checkLayout(spec *core.SandboxSpec) error {
 		if _, err := os.Stat(m.Source); err != nil {
 			return core.Errorf(core.ErrInvalidConfig, "mount source %s does not exist on this host: %v", m.Source, err)
 		}
+		if m.ReadOnly {
+			return core.Errorf(core.ErrUnsupported, "mount %s read-only: the local provider runs on the host and cannot make a path read-only; drop :ro, or use the docker provider", m.Source)
+		}
 		switch {
 		case filepath.IsAbs(m.Target):
 			if filepath.Clean(m.Target) != filepath.Clean(m.Source) {

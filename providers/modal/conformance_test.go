@@ -47,8 +47,9 @@ func TestConformanceThroughGRPC(t *testing.T) {
 }
 
 // TestConformanceAsPluginBinary builds sena-provider-modal and runs the
-// suite through it; the plugin reaches the fake through the environment it
-// inherits (MODAL_SERVER_URL, the token, SSL_CERT_FILE).
+// suite through it; the plugin reaches the fake through the variables it is
+// passed (plugins get no credentials unless named): MODAL_SERVER_URL and the
+// token; SSL_CERT_FILE reaches every plugin.
 func TestConformanceAsPluginBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the plugin binary")
@@ -60,7 +61,9 @@ func TestConformanceAsPluginBinary(t *testing.T) {
 	startLocalModal(t)
 	providertest.Run(t, providertest.Options{
 		New: func(t *testing.T) core.Provider {
-			c, err := plugin.Launch(context.Background(), bin, nil)
+			c, err := plugin.Launch(context.Background(), bin, &plugin.LaunchOptions{
+				PassEnv: []string{"MODAL_SERVER_URL", "MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", "MODAL_CONFIG_PATH"},
+			})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -63,10 +63,13 @@ func (p *Provider) Info(context.Context) (*core.ProviderInfo, error) {
 		Version:     version,
 		Description: "Modal cloud sandboxes with GPUs (T4 to B200), Jupyter over an encrypted tunnel",
 		Capabilities: core.Capabilities{
-			GPUKinds: append([]string(nil), gpuKinds...),
-			MaxGPUs:  maxGPUs,
 			// --image replaces the recipe's base; its steps still run on top.
-			Images:      true,
+			Fields: []core.Field{
+				core.FieldPythonPackages, core.FieldSystemPackages, core.FieldCPUs, core.FieldMemory,
+				core.FieldTimeout, core.FieldIdleTimeout, core.FieldImage, core.FieldFiles, core.FieldModels,
+			},
+			GPUKinds:    append([]string(nil), gpuKinds...),
+			MaxGPUs:     maxGPUs,
 			SecretStore: true,
 		},
 	}, nil

@@ -5,6 +5,7 @@ package fakeprovider
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -88,13 +89,12 @@ func Info() *core.ProviderInfo {
 		Version:     "1.2.3",
 		Description: "a provider for tests",
 		Capabilities: core.Capabilities{
-			GPUKinds:     []string{"T4", "H100"},
-			MaxGPUs:      8,
-			Images:       true,
-			PythonPath:   true,
-			HostMounts:   true,
-			SharesHostFS: true,
-			SecretStore:  true,
+			Fields:        core.AllFields,
+			GPUKinds:      []string{"T4", "H100"},
+			MaxGPUs:       8,
+			SharesHostFS:  true,
+			SecretStore:   true,
+			OptionsSchema: json.RawMessage(`{"type":"object","properties":{"python":{"type":"string"}}}`),
 		},
 	}
 }
@@ -108,7 +108,6 @@ func CreateRequest() *core.CreateRequest {
 		Spec: core.SandboxSpec{
 			GPU:            core.GPU{Kind: "H100", Count: 4},
 			Image:          "sena/jupyter-cuda:12.4",
-			Python:         "/usr/bin/python3.12",
 			PythonPackages: []string{"torch==2.5.1", "transformers"},
 			SystemPackages: []string{"git", "htop"},
 			Env:            map[string]string{"HF_TOKEN": "hf_secret_value", "MODEL_GPT2_PATH": "/models/gpt2", "EMPTY": ""},
@@ -124,6 +123,7 @@ func CreateRequest() *core.CreateRequest {
 				"skills/blob.bin": {0x00, 0xff, 0x10, 0x00, 0x80},
 				"skills/SKILL.md": []byte("# Probing\n"),
 			},
+			Options: json.RawMessage(`{"python":"/usr/bin/python3.12"}`),
 		},
 		JupyterToken: "tok-0123456789abcdef",
 		WorkDir:      "/tmp/sena/sess-42",
@@ -133,7 +133,7 @@ func CreateRequest() *core.CreateRequest {
 // CreateResponse is what Scripted's Create returns.
 func CreateResponse() *core.CreateResponse {
 	return &core.CreateResponse{
-		Handle:   core.Handle{Provider: "fake", ID: "sb-1", State: []byte{'{', 0x00, 0xfe, '}'}},
+		Handle:   core.Handle{Provider: "fake", ID: "sb-1", Version: 3, State: []byte{'{', 0x00, 0xfe, '}'}},
 		Endpoint: core.Endpoint{URL: "http://127.0.0.1:41234/", WorkDir: "/workspace"},
 	}
 }

@@ -128,11 +128,15 @@ func (*GetInfoRequest) Descriptor() ([]byte, []int) {
 }
 
 type GetInfoResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
-	Capabilities  *Capabilities          `protobuf:"bytes,4,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Name         string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version      string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Description  string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	Capabilities *Capabilities          `protobuf:"bytes,4,opt,name=capabilities,proto3" json:"capabilities,omitempty"`
+	// contract is the revision of the provider contract the plugin was built
+	// against: 0 before declared fields (v1.0), 2 since. A host treats a
+	// plugin at 0 as declaring only what its old capabilities said.
+	Contract      int32 `protobuf:"varint,5,opt,name=contract,proto3" json:"contract,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -195,16 +199,29 @@ func (x *GetInfoResponse) GetCapabilities() *Capabilities {
 	return nil
 }
 
+func (x *GetInfoResponse) GetContract() int32 {
+	if x != nil {
+		return x.Contract
+	}
+	return 0
+}
+
 type Capabilities struct {
-	state        protoimpl.MessageState `protogen:"open.v1"`
-	GpuKinds     []string               `protobuf:"bytes,1,rep,name=gpu_kinds,json=gpuKinds,proto3" json:"gpu_kinds,omitempty"`
-	MaxGpus      int64                  `protobuf:"varint,2,opt,name=max_gpus,json=maxGpus,proto3" json:"max_gpus,omitempty"`
-	Images       bool                   `protobuf:"varint,3,opt,name=images,proto3" json:"images,omitempty"`
-	PythonPath   bool                   `protobuf:"varint,4,opt,name=python_path,json=pythonPath,proto3" json:"python_path,omitempty"`
-	HostMounts   bool                   `protobuf:"varint,5,opt,name=host_mounts,json=hostMounts,proto3" json:"host_mounts,omitempty"`
-	SharesHostFs bool                   `protobuf:"varint,6,opt,name=shares_host_fs,json=sharesHostFs,proto3" json:"shares_host_fs,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	GpuKinds []string               `protobuf:"bytes,1,rep,name=gpu_kinds,json=gpuKinds,proto3" json:"gpu_kinds,omitempty"`
+	MaxGpus  int64                  `protobuf:"varint,2,opt,name=max_gpus,json=maxGpus,proto3" json:"max_gpus,omitempty"`
+	// images, python_path and host_mounts are the v1.0 capabilities, still
+	// filled for older hosts; fields supersedes them.
+	Images       bool `protobuf:"varint,3,opt,name=images,proto3" json:"images,omitempty"`
+	PythonPath   bool `protobuf:"varint,4,opt,name=python_path,json=pythonPath,proto3" json:"python_path,omitempty"`
+	HostMounts   bool `protobuf:"varint,5,opt,name=host_mounts,json=hostMounts,proto3" json:"host_mounts,omitempty"`
+	SharesHostFs bool `protobuf:"varint,6,opt,name=shares_host_fs,json=sharesHostFs,proto3" json:"shares_host_fs,omitempty"`
 	// The backend has named secrets of its own (Modal).
-	SecretStore   bool `protobuf:"varint,7,opt,name=secret_store,json=secretStore,proto3" json:"secret_store,omitempty"`
+	SecretStore bool `protobuf:"varint,7,opt,name=secret_store,json=secretStore,proto3" json:"secret_store,omitempty"`
+	// fields are the SandboxSpec fields the provider honours (core.Field names).
+	Fields []string `protobuf:"bytes,8,rep,name=fields,proto3" json:"fields,omitempty"`
+	// options_schema is a JSON Schema of the provider's own options.
+	OptionsSchema string `protobuf:"bytes,9,opt,name=options_schema,json=optionsSchema,proto3" json:"options_schema,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -286,6 +303,20 @@ func (x *Capabilities) GetSecretStore() bool {
 		return x.SecretStore
 	}
 	return false
+}
+
+func (x *Capabilities) GetFields() []string {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+func (x *Capabilities) GetOptionsSchema() string {
+	if x != nil {
+		return x.OptionsSchema
+	}
+	return ""
 }
 
 type GPU struct {
@@ -402,22 +433,26 @@ func (x *Mount) GetReadOnly() bool {
 
 // SandboxSpec is what to run. env holds secret values: never log it.
 type SandboxSpec struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	Gpu              *GPU                   `protobuf:"bytes,1,opt,name=gpu,proto3" json:"gpu,omitempty"`
-	Image            string                 `protobuf:"bytes,2,opt,name=image,proto3" json:"image,omitempty"`
-	Python           string                 `protobuf:"bytes,3,opt,name=python,proto3" json:"python,omitempty"`
-	PythonPackages   []string               `protobuf:"bytes,4,rep,name=python_packages,json=pythonPackages,proto3" json:"python_packages,omitempty"`
-	SystemPackages   []string               `protobuf:"bytes,5,rep,name=system_packages,json=systemPackages,proto3" json:"system_packages,omitempty"`
-	Env              map[string]string      `protobuf:"bytes,6,rep,name=env,proto3" json:"env,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Mounts           []*Mount               `protobuf:"bytes,7,rep,name=mounts,proto3" json:"mounts,omitempty"`
-	Cpus             float64                `protobuf:"fixed64,8,opt,name=cpus,proto3" json:"cpus,omitempty"`
-	MemoryMib        int64                  `protobuf:"varint,9,opt,name=memory_mib,json=memoryMib,proto3" json:"memory_mib,omitempty"`
-	TimeoutNanos     int64                  `protobuf:"varint,10,opt,name=timeout_nanos,json=timeoutNanos,proto3" json:"timeout_nanos,omitempty"`
-	IdleTimeoutNanos int64                  `protobuf:"varint,11,opt,name=idle_timeout_nanos,json=idleTimeoutNanos,proto3" json:"idle_timeout_nanos,omitempty"`
-	Files            map[string][]byte      `protobuf:"bytes,12,rep,name=files,proto3" json:"files,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Gpu   *GPU                   `protobuf:"bytes,1,opt,name=gpu,proto3" json:"gpu,omitempty"`
+	Image string                 `protobuf:"bytes,2,opt,name=image,proto3" json:"image,omitempty"`
+	// python is the v1.0 local interpreter; since contract 2 it travels in
+	// options, and a host fills this too for plugins at contract 0.
+	Python           string            `protobuf:"bytes,3,opt,name=python,proto3" json:"python,omitempty"`
+	PythonPackages   []string          `protobuf:"bytes,4,rep,name=python_packages,json=pythonPackages,proto3" json:"python_packages,omitempty"`
+	SystemPackages   []string          `protobuf:"bytes,5,rep,name=system_packages,json=systemPackages,proto3" json:"system_packages,omitempty"`
+	Env              map[string]string `protobuf:"bytes,6,rep,name=env,proto3" json:"env,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Mounts           []*Mount          `protobuf:"bytes,7,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	Cpus             float64           `protobuf:"fixed64,8,opt,name=cpus,proto3" json:"cpus,omitempty"`
+	MemoryMib        int64             `protobuf:"varint,9,opt,name=memory_mib,json=memoryMib,proto3" json:"memory_mib,omitempty"`
+	TimeoutNanos     int64             `protobuf:"varint,10,opt,name=timeout_nanos,json=timeoutNanos,proto3" json:"timeout_nanos,omitempty"`
+	IdleTimeoutNanos int64             `protobuf:"varint,11,opt,name=idle_timeout_nanos,json=idleTimeoutNanos,proto3" json:"idle_timeout_nanos,omitempty"`
+	Files            map[string][]byte `protobuf:"bytes,12,rep,name=files,proto3" json:"files,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// secret_names are the keys of env that hold secrets.
-	SecretNames   []string `protobuf:"bytes,13,rep,name=secret_names,json=secretNames,proto3" json:"secret_names,omitempty"`
-	Models        []*Model `protobuf:"bytes,14,rep,name=models,proto3" json:"models,omitempty"`
+	SecretNames []string `protobuf:"bytes,13,rep,name=secret_names,json=secretNames,proto3" json:"secret_names,omitempty"`
+	Models      []*Model `protobuf:"bytes,14,rep,name=models,proto3" json:"models,omitempty"`
+	// options are the provider's own options, as JSON (an object).
+	Options       []byte `protobuf:"bytes,15,opt,name=options,proto3" json:"options,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -546,6 +581,13 @@ func (x *SandboxSpec) GetSecretNames() []string {
 func (x *SandboxSpec) GetModels() []*Model {
 	if x != nil {
 		return x.Models
+	}
+	return nil
+}
+
+func (x *SandboxSpec) GetOptions() []byte {
+	if x != nil {
+		return x.Options
 	}
 	return nil
 }
@@ -870,10 +912,12 @@ func (x *CreateResponse) GetEndpoint() *Endpoint {
 
 // Handle identifies a sandbox; state is opaque provider data.
 type Handle struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Provider      string                 `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
-	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
-	State         []byte                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Provider string                 `protobuf:"bytes,1,opt,name=provider,proto3" json:"provider,omitempty"`
+	Id       string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	State    []byte                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	// version is the format of state, set by the provider.
+	Version       int32 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -927,6 +971,13 @@ func (x *Handle) GetState() []byte {
 		return x.State
 	}
 	return nil
+}
+
+func (x *Handle) GetVersion() int32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
 }
 
 type Endpoint struct {
@@ -1357,12 +1408,13 @@ var File_provider_proto protoreflect.FileDescriptor
 const file_provider_proto_rawDesc = "" +
 	"\n" +
 	"\x0eprovider.proto\x12\x10sena.provider.v1\"\x10\n" +
-	"\x0eGetInfoRequest\"\xa5\x01\n" +
+	"\x0eGetInfoRequest\"\xc1\x01\n" +
 	"\x0fGetInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12 \n" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x12B\n" +
-	"\fcapabilities\x18\x04 \x01(\v2\x1e.sena.provider.v1.CapabilitiesR\fcapabilities\"\xe9\x01\n" +
+	"\fcapabilities\x18\x04 \x01(\v2\x1e.sena.provider.v1.CapabilitiesR\fcapabilities\x12\x1a\n" +
+	"\bcontract\x18\x05 \x01(\x05R\bcontract\"\xa8\x02\n" +
 	"\fCapabilities\x12\x1b\n" +
 	"\tgpu_kinds\x18\x01 \x03(\tR\bgpuKinds\x12\x19\n" +
 	"\bmax_gpus\x18\x02 \x01(\x03R\amaxGpus\x12\x16\n" +
@@ -1372,14 +1424,16 @@ const file_provider_proto_rawDesc = "" +
 	"\vhost_mounts\x18\x05 \x01(\bR\n" +
 	"hostMounts\x12$\n" +
 	"\x0eshares_host_fs\x18\x06 \x01(\bR\fsharesHostFs\x12!\n" +
-	"\fsecret_store\x18\a \x01(\bR\vsecretStore\"/\n" +
+	"\fsecret_store\x18\a \x01(\bR\vsecretStore\x12\x16\n" +
+	"\x06fields\x18\b \x03(\tR\x06fields\x12%\n" +
+	"\x0eoptions_schema\x18\t \x01(\tR\roptionsSchema\"/\n" +
 	"\x03GPU\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\"T\n" +
 	"\x05Mount\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12\x1b\n" +
-	"\tread_only\x18\x03 \x01(\bR\breadOnly\"\xad\x05\n" +
+	"\tread_only\x18\x03 \x01(\bR\breadOnly\"\xc7\x05\n" +
 	"\vSandboxSpec\x12'\n" +
 	"\x03gpu\x18\x01 \x01(\v2\x15.sena.provider.v1.GPUR\x03gpu\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12\x16\n" +
@@ -1396,7 +1450,8 @@ const file_provider_proto_rawDesc = "" +
 	"\x12idle_timeout_nanos\x18\v \x01(\x03R\x10idleTimeoutNanos\x12>\n" +
 	"\x05files\x18\f \x03(\v2(.sena.provider.v1.SandboxSpec.FilesEntryR\x05files\x12!\n" +
 	"\fsecret_names\x18\r \x03(\tR\vsecretNames\x12/\n" +
-	"\x06models\x18\x0e \x03(\v2\x17.sena.provider.v1.ModelR\x06models\x1a6\n" +
+	"\x06models\x18\x0e \x03(\v2\x17.sena.provider.v1.ModelR\x06models\x12\x18\n" +
+	"\aoptions\x18\x0f \x01(\fR\aoptions\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a8\n" +
@@ -1426,11 +1481,12 @@ const file_provider_proto_rawDesc = "" +
 	"\amessage\x18\x01 \x01(\tR\amessage\"z\n" +
 	"\x0eCreateResponse\x120\n" +
 	"\x06handle\x18\x01 \x01(\v2\x18.sena.provider.v1.HandleR\x06handle\x126\n" +
-	"\bendpoint\x18\x02 \x01(\v2\x1a.sena.provider.v1.EndpointR\bendpoint\"J\n" +
+	"\bendpoint\x18\x02 \x01(\v2\x1a.sena.provider.v1.EndpointR\bendpoint\"d\n" +
 	"\x06Handle\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x14\n" +
-	"\x05state\x18\x03 \x01(\fR\x05state\"7\n" +
+	"\x05state\x18\x03 \x01(\fR\x05state\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x05R\aversion\"7\n" +
 	"\bEndpoint\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x19\n" +
 	"\bwork_dir\x18\x02 \x01(\tR\aworkDir\"B\n" +

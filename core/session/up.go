@@ -1,0 +1,268 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/core/kernel"
+	"github.com/sena-labs/sena/core/notebook"
+)
+
+// Up brings a sandbox up, starts its kernel and prepares its notebook. It
+// returns once the kernel answers. Whatever the provider cannot honour is
+// refused before anything is created. On any failure, and when ctx is
+// cancelled (Ctrl-C), everything it created is destroyed and the record
+// removed.
+func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (*Record, error) {
+	u := &upRun{m: m, cfg: cfg, start: time.Now()}
+	defer u.release()
+	steps := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"plan", u.checkPlan},
+		{"fetch models", u.fetchModels},
+		{"record", u.record},
+		{"create sandbox", u.create},
+		{"wait for jupyter", u.waitJupyter},
+		{"start kernel", u.startKernel},
+		{"prepare kernel", u.prepareKernel},
+		{"ready", u.ready},
+	}
+	for _, s := range steps {
+		if err := s.run(ctx); err != nil {
+			u.cleanup()
+			m.log.Debug("up failed", "step", s.name, "err", err)
+			return nil, err
+		}
+	}
+	return u.rec, nil
+}
+
+// upRun is one Up in progress: what its steps made so far, so a failed
+// step can undo exactly that.
+type upRun struct {
+	m     *Manager
+	cfg   *core.SandboxConfig
+	start time.Time
+
+	prov    core.Provider
+	close   func() // releases prov
+	info    *core.ProviderInfo
+	plan    *Plan
+	models  []modelPath
+	rec     *Record
+	stored  bool // the record is in the store
+	token   string
+	srv     *kernel.Server
+	session *Session
+}
+
+func (u *upRun) mark(phase string) {
+	u.rec.Phases = append(u.rec.Phases, Phase{Name: phase, Seconds: time.Since(u.start).Seconds()})
+}
+
+// plan opens the provider and checks the config against what it declares.
+func (u *upRun) checkPlan(ctx context.Context) error {
+	if err := u.cfg.Normalize(); err != nil {
+		return err
+	}
+	if err := u.cfg.Validate(); err != nil {
+		return err
+	}
+	prov, release, err := u.m.providers.Open(ctx, u.cfg.Provider, passEnvOf(u.cfg))
+	if err != nil {
+		return err
+	}
+	u.prov, u.close = prov, release
+	if u.info, err = prov.Info(ctx); err != nil {
+		return err
+	}
+	if u.plan, err = PlanSandbox(u.cfg, u.info, u.m.skills); err != nil {
+		return err
+	}
+	u.rec = &Record{
+		Version: RecordVersion, ID: newID(), Provider: u.cfg.Provider, Mode: u.cfg.Mode, State: StateStarting,
+		Config: *u.cfg, CreatedAt: time.Now().UTC(), UpOwner: upOwner(), Skills: u.plan.Skills,
+	}
+	u.rec.Notebook = u.rec.ID + ".ipynb"
+	u.token, err = u.m.store.Token(u.rec.ID)
+	return err
+}
+
+func (u *upRun) fetchModels(ctx context.Context) error {
+	models, paths, err := u.m.prepareModels(ctx, u.cfg, u.info, &u.plan.Spec)
+	if err != nil {
+		return err
+	}
+	u.rec.Models, u.models = models, paths
+	if len(models) > 0 {
+		u.mark("models_fetched")
+	}
+	// Mounts and variables for the host's cache were added: check again.
+	return u.info.Capabilities.CheckSpec(u.cfg.Provider, &u.plan.Spec)
+}
+
+// record stores the session before the sandbox exists, so that `sena down`
+// works even if this process dies half-way; the backend labels make gc work
+// if even the record write is lost.
+func (u *upRun) record(context.Context) error {
+	if err := u.m.store.Put(u.rec); err != nil {
+		return err
+	}
+	u.stored = true
+	return core.PrepareWorkDir(u.m.store.SandboxDir(u.rec.ID))
+}
+
+func (u *upRun) create(ctx context.Context) error {
+	u.m.progress("creating %s sandbox %s", u.cfg.Provider, u.rec.ID)
+	resp, err := u.prov.Create(ctx, &core.CreateRequest{
+		SessionID:    u.rec.ID,
+		Labels:       u.m.labels(u.rec.ID),
+		Spec:         u.plan.Spec,
+		JupyterToken: u.token,
+		WorkDir:      u.m.store.SandboxDir(u.rec.ID),
+		Progress:     u.m.progressFunc,
+	})
+	if err != nil {
+		return err
+	}
+	u.rec.Handle, u.rec.Endpoint = resp.Handle, resp.Endpoint
+	u.mark("sandbox_created")
+	return u.m.store.Put(u.rec)
+}
+
+func (u *upRun) waitJupyter(ctx context.Context) error {
+	u.m.progress("waiting for Jupyter at %s", u.rec.Endpoint.URL)
+	srv, err := kernel.NewServer(u.rec.Endpoint.URL, u.token)
+	if err != nil {
+		return err
+	}
+	readyCtx, cancel := context.WithTimeout(ctx, u.m.readyTimeout)
+	defer cancel()
+	if err := srv.WaitReady(readyCtx); err != nil {
+		return fmt.Errorf("jupyter in sandbox %s did not become ready: %w", u.rec.ID, err)
+	}
+	u.srv = srv
+	u.mark("jupyter_ready")
+	u.rec.UI = probeUI(ctx, u.rec.Endpoint.URL, u.token)
+	return nil
+}
+
+func (u *upRun) startKernel(ctx context.Context) error {
+	s, err := startSession(ctx, u.m.store, u.srv, u.rec)
+	if err != nil {
+		return err
+	}
+	u.session = s
+	u.mark("kernel_ready")
+	return nil
+}
+
+// prepareKernel puts the workspace on sys.path, preloads models and runs
+// the init code, which is recorded as a cell so the experiment shows it.
+// Init and preload code is Python even in CLI sessions.
+func (u *upRun) prepareKernel(ctx context.Context) error {
+	if err := setupKernel(ctx, u.session.kernel(), u.plan.Skills); err != nil {
+		return err
+	}
+	pyRec := *u.rec
+	pyRec.Mode = core.ModeNotebook
+	py := &Session{Record: &pyRec, store: u.session.store, srv: u.session.srv, k: u.session.kernel()}
+	if err := u.m.preloadModels(ctx, py, u.cfg.Models, u.models, u.mark); err != nil {
+		return err
+	}
+	if strings.TrimSpace(u.plan.InitCode) == "" {
+		return nil
+	}
+	u.m.progress("running init code")
+	ex, err := py.Execute(ctx, u.plan.InitCode, nil)
+	if err != nil {
+		return fmt.Errorf("init code: %w", err)
+	}
+	if ex.Result.Status != "ok" {
+		return core.Errorf(core.ErrInvalidConfig, "init code raised %s: %s (the notebook %s shows the traceback)", ex.Result.EName, ex.Result.EValue, u.m.store.NotebookPath(u.rec.ID))
+	}
+	return nil
+}
+
+func (u *upRun) ready(context.Context) error {
+	u.rec.State, u.rec.UpOwner = StateReady, ""
+	u.mark("ready")
+	return u.m.store.Put(u.rec)
+}
+
+func (u *upRun) release() {
+	if u.session != nil {
+		u.session.Close()
+	}
+	if u.close != nil {
+		u.close()
+	}
+}
+
+// cleanup destroys what a failed or cancelled Up created, with a fresh
+// context: the caller's may be the cancelled one.
+func (u *upRun) cleanup() {
+	if !u.stored {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id := u.rec.ID
+	if u.rec.Handle.ID != "" {
+		if err := u.prov.Destroy(ctx, &core.DestroyRequest{Handle: u.rec.Handle}); err != nil {
+			u.m.log.Warn("cleanup after failed up", "session", id, "err", err)
+			return // keep the record so `sena down` can retry
+		}
+	} else if err := u.m.destroyByLabel(ctx, u.prov, id); err != nil {
+		// Create may have been cut short after the backend made something.
+		u.m.log.Warn("cleanup after failed up", "session", id, "err", err)
+		return
+	}
+	_ = os.RemoveAll(u.m.store.SandboxDir(id))
+	_ = u.m.store.Delete(id)
+}
+
+// startSession starts a session's kernel through Jupyter's sessions API (so
+// JupyterLab opening the notebook binds the same kernel), connects to it,
+// and saves the session's empty notebook with the kernel's language info.
+// On error the kernel it started may remain; callers tear down.
+func startSession(ctx context.Context, store *Store, srv *kernel.Server, rec *Record) (*Session, error) {
+	js, err := srv.StartSession(ctx, rec.Notebook, "python3")
+	if err != nil {
+		return nil, fmt.Errorf("start kernel: %w", err)
+	}
+	rec.KernelID = js.Kernel.ID
+	// A heavily loaded server sometimes drops a new kernel's websocket while
+	// the kernel starts; one fresh connection is what a user would try.
+	var k *kernel.Kernel
+	var ki *kernel.KernelInfo
+	for attempt := 0; ; attempt++ {
+		k, err = srv.Connect(ctx, rec.KernelID)
+		if err == nil {
+			if ki, err = k.Info(ctx); err != nil {
+				k.Close()
+			}
+		}
+		if err == nil || attempt == 1 || !errors.Is(err, kernel.ErrConnection) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kernel did not answer: %w", err)
+	}
+	s := &Session{Record: rec, store: store, srv: srv, k: k}
+	nb := notebook.New()
+	nb.SetKernel("python3", "Python 3 (ipykernel)", "python", ki.LanguageInfo)
+	if err := s.save(ctx, nb); err != nil {
+		k.Close()
+		return nil, err
+	}
+	return s, nil
+}
