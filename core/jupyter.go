@@ -1,7 +1,10 @@
 package core
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -60,4 +63,24 @@ const JupyterServerLauncher = `import sys; sys.modules["rfc3987_syntax"] = None;
 // provider runs: the launcher and JupyterServerArgs.
 func JupyterServerCommand(l JupyterLaunch) []string {
 	return append([]string{"-c", JupyterServerLauncher}, JupyterServerArgs(l)...)
+}
+
+// KernelName is the kernelspec every session's kernel is started with.
+const KernelName = "python3"
+
+// WriteKernelSpec writes Sena's kernelspec for python under dataDir (a
+// directory of JUPYTER_PATH, which the server searches before the system's),
+// so the session's kernel runs exactly that interpreter.
+func WriteKernelSpec(dataDir, python string) error {
+	spec, _ := json.MarshalIndent(map[string]any{ // strings only: cannot fail
+		"argv":         []string{python, "-m", "ipykernel_launcher", "-f", "{connection_file}"},
+		"display_name": "Python 3 (ipykernel)",
+		"language":     "python",
+		"metadata":     map[string]any{"debugger": true, "sena": true},
+	}, "", "  ")
+	dir := filepath.Join(dataDir, "kernels", KernelName)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "kernel.json"), spec, 0o600)
 }

@@ -28,6 +28,7 @@ const labelsVar = "SENA_LABELS"
 const (
 	logRel     = ".sena/jupyter.log"
 	runtimeRel = ".sena/runtime" // JUPYTER_RUNTIME_DIR: server info and kernel connection files
+	dataRel    = ".sena/jupyter" // first in JUPYTER_PATH: Sena's own kernelspec
 )
 
 // Provider runs sandboxes as processes on this host. It keeps no state.
@@ -43,16 +44,19 @@ func New(logger *slog.Logger) (core.Provider, error) {
 	return &Provider{logger: logger}, nil
 }
 
+// capabilities are what Create honours; Info adds the host's GPUs.
+var capabilities = core.Capabilities{
+	Fields: []core.Field{
+		core.FieldPythonPackages, core.FieldCPUs, core.FieldTimeout, core.FieldIdleTimeout,
+		core.FieldMounts, core.FieldFiles,
+	},
+	SharesHostFS:  true,
+	OptionsSchema: optionsSchema,
+}
+
 // Info reports the host's GPU kinds (running nvidia-smi only when present).
 func (p *Provider) Info(ctx context.Context) (*core.ProviderInfo, error) {
-	caps := core.Capabilities{
-		Fields: []core.Field{
-			core.FieldPythonPackages, core.FieldCPUs, core.FieldTimeout, core.FieldIdleTimeout,
-			core.FieldMounts, core.FieldFiles,
-		},
-		SharesHostFS:  true,
-		OptionsSchema: optionsSchema,
-	}
+	caps := capabilities
 	if _, ok := nvidiaSMI(); ok {
 		if gpus, err := queryGPUs(ctx); err == nil {
 			caps.GPUKinds, caps.MaxGPUs = hostKinds(gpus), len(gpus)
@@ -73,6 +77,14 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 	spec := &req.Spec
 	var opts options
 	if err := core.DecodeOptions(spec.Options, &opts); err != nil {
+		return nil, err
+	}
+	// Core checked the spec against Info; a caller that did not gets the
+	// same refusal rather than a sandbox without what it asked for. GPUs are
+	// checked against the host's below, with the host's GPUs named.
+	noGPU := *spec
+	noGPU.GPU = core.GPU{}
+	if err := capabilities.CheckSpec(Name, &noGPU); err != nil {
 		return nil, err
 	}
 	if err := checkRequest(req); err != nil {
@@ -158,6 +170,12 @@ func (p *Provider) start(ctx context.Context, req *core.CreateRequest, python st
 	if err := writeLayout(req.WorkDir, &req.Spec); err != nil {
 		return state{}, err
 	}
+	// The kernel runs the interpreter Sena chose, not whatever python3
+	// kernelspec the host has (Debian's ipykernel installs one for
+	// /usr/bin/python3): a kernelspec of Sena's own comes first.
+	if err := core.WriteKernelSpec(filepath.Join(req.WorkDir, dataRel), python); err != nil {
+		return state{}, err
+	}
 	labels := map[string]string{core.LabelManaged: "true", core.LabelSession: req.SessionID}
 	for k, v := range req.Labels {
 		labels[k] = v
@@ -170,6 +188,7 @@ func (p *Provider) start(ctx context.Context, req *core.CreateRequest, python st
 	env = append(env,
 		"JUPYTER_TOKEN="+req.JupyterToken,
 		"JUPYTER_RUNTIME_DIR="+runtime,
+		"JUPYTER_PATH="+joinPath(filepath.Join(req.WorkDir, dataRel), os.Getenv("JUPYTER_PATH")),
 		labelsVar+"="+string(labelsJSON),
 	)
 	l := &launch{
@@ -310,4 +329,12 @@ func hasLabels(have, want map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// joinPath prepends dir to a colon-separated search path.
+func joinPath(dir, path string) string {
+	if path == "" {
+		return dir
+	}
+	return dir + string(os.PathListSeparator) + path
 }
