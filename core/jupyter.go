@@ -64,7 +64,10 @@ func JupyterServerArgs(l JupyterLaunch) []string {
 // activity, so an agent holding a connection would keep a GPU forever.
 const JupyterServerLauncher = `import json, os, signal, sys, tempfile, threading, time
 sys.modules["rfc3987_syntax"] = None
-_d = tempfile.mkdtemp(prefix="sena-kernels-", dir=os.environ.get("JUPYTER_RUNTIME_DIR"))
+_r = os.environ.get("JUPYTER_RUNTIME_DIR")
+if _r:
+    os.makedirs(_r, mode=0o700, exist_ok=True)
+_d = tempfile.mkdtemp(prefix="sena-kernels-", dir=_r)
 os.makedirs(os.path.join(_d, "kernels", "python3"))
 with open(os.path.join(_d, "kernels", "python3", "kernel.json"), "w") as _f:
     json.dump({"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
