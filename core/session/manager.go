@@ -42,6 +42,8 @@ type Params struct {
 	// ReadyTimeout bounds the wait for Jupyter once the sandbox exists;
 	// default 2 minutes.
 	ReadyTimeout time.Duration
+	// Version is Sena's version, recorded in each environment manifest.
+	Version string
 }
 
 // Manager brings sessions up and down and runs code in them.
@@ -53,19 +55,23 @@ type Manager struct {
 	models       ModelFetcher
 	progressFunc func(string)
 	readyTimeout time.Duration
+	version      string
 }
 
 // NewManager returns a Manager with p's settings and defaults for the rest.
 func NewManager(p Params) *Manager {
 	m := &Manager{
 		store: p.Store, providers: p.Providers, log: p.Logger, skills: p.Skills,
-		models: p.Models, progressFunc: p.Progress, readyTimeout: p.ReadyTimeout,
+		models: p.Models, progressFunc: p.Progress, readyTimeout: p.ReadyTimeout, version: p.Version,
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
 	if m.readyTimeout == 0 {
 		m.readyTimeout = 2 * time.Minute
+	}
+	if m.version == "" {
+		m.version = "dev"
 	}
 	return m
 }
