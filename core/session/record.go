@@ -23,7 +23,7 @@ type Record struct {
 	ID        string             `json:"id"`
 	Provider  string             `json:"provider"`
 	Mode      core.Mode          `json:"mode"`
-	State     string             `json:"state"` // starting | ready
+	State     string             `json:"state"` // starting | ready | abandoned
 	Handle    core.Handle        `json:"handle"`
 	Endpoint  core.Endpoint      `json:"endpoint"`
 	KernelID  string             `json:"kernel_id,omitempty"`
@@ -55,6 +55,9 @@ type Phase struct {
 // Record states.
 const (
 	StateStarting = "starting"
+	// StateAbandoned: up failed and could not confirm that it removed the
+	// sandbox; `sena gc` finishes the job.
+	StateAbandoned = "abandoned"
 	StateReady    = "ready"
 )
 

@@ -85,9 +85,14 @@ func (ws *workspace) addLibrary(lib core.Library) error {
 	case lib.Path == "":
 		return core.Errorf(core.ErrInvalidConfig, "a library needs a path (a .py file or a package directory) or inline code")
 	}
-	st, err := os.Stat(lib.Path)
+	// Lstat: a library that is itself a symlink is refused like one inside a
+	// package, so nothing outside what the user named is copied.
+	st, err := os.Lstat(lib.Path)
 	if err != nil {
 		return core.Errorf(core.ErrInvalidConfig, "library %s: %v", lib.Path, err)
+	}
+	if st.Mode()&fs.ModeSymlink != 0 {
+		return core.Errorf(core.ErrInvalidConfig, "library %s is a symlink: give the file or directory it points to, so what is copied is what you named", lib.Path)
 	}
 	base := filepath.Base(filepath.Clean(lib.Path))
 	if !st.IsDir() {
@@ -109,7 +114,9 @@ func (ws *workspace) addLibrary(lib core.Library) error {
 func (ws *workspace) addSkill(ref string) (Skill, []string, error) {
 	var fsys fs.FS
 	var where string
-	if st, err := os.Stat(ref); err == nil && st.IsDir() {
+	if st, err := os.Lstat(ref); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+		return Skill{}, nil, core.Errorf(core.ErrInvalidConfig, "skill %s is a symlink: give the directory it points to", ref)
+	} else if err == nil && st.IsDir() {
 		fsys, where = os.DirFS(ref), ref
 	} else if ws.builtin != nil && safeName(ref) {
 		sub, err := fs.Sub(ws.builtin, ref)
