@@ -80,7 +80,7 @@ func TestUpAndDown(t *testing.T) {
 	for _, p := range rec.Phases {
 		names = append(names, p.Name)
 	}
-	if want := []string{"sandbox_created", "jupyter_ready", "kernel_ready", "ready"}; !slices.Equal(names, want) {
+	if want := []string{"sandbox_created", "jupyter_ready", "kernel_ready", "environment_checked", "ready"}; !slices.Equal(names, want) {
 		t.Errorf("phases %v, want %v", names, want)
 	}
 	sbs := f.sandboxes(t)

@@ -58,7 +58,7 @@ const (
 	// StateAbandoned: up failed and could not confirm that it removed the
 	// sandbox; `sena gc` finishes the job.
 	StateAbandoned = "abandoned"
-	StateReady    = "ready"
+	StateReady     = "ready"
 )
 
 // Model is a model made available in the session. A hidden model has no
