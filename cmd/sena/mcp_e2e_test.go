@@ -12,17 +12,28 @@ import (
 
 	"github.com/sena-labs/sena/core/kernel/jupytertest"
 	"github.com/sena-labs/sena/core/notebook/nbtest"
+	"github.com/sena-labs/sena/hub/hubtest"
 )
 
 // TestMCPWithPythonClient drives `sena mcp` over stdio with the official
-// Python MCP SDK (a client that is not ours) against a real local sandbox.
+// Python MCP SDK (a client that is not ours) against a real local sandbox:
+// an agent's investigation of a tiny random Llama through every tool.
 func TestMCPWithPythonClient(t *testing.T) {
 	py := jupytertest.Interpreters(t)[0].Path
-	client := pythonWith(t, "mcp", "matplotlib")
+	client := pythonWith(t, "mcp")
+	if exec.Command(py, "-c", "import torch, transformers").Run() != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI: %s lacks torch/transformers", py)
+		}
+		t.Skip("no torch/transformers in " + py)
+	}
+	hubSrv := hubtest.NewServer(t)
+	hubSrv.AddRepo("sena-test/tiny-llama", "main", hubtest.TinyLlama())
 	c := newCLI(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, client, filepath.Join("testdata", "mcp_client.py"), senaBin, c.state, py)
+	cmd := exec.CommandContext(ctx, client, filepath.Join("testdata", "mcp_client.py"), senaBin, c.state, py, "sena-test/tiny-llama")
+	cmd.Env = append(os.Environ(), "HF_ENDPOINT="+hubSrv.URL, "HF_HUB_CACHE="+t.TempDir())
 	out, err := cmd.Output()
 	if err != nil {
 		stderr := ""
