@@ -87,6 +87,8 @@ class Agent:
         total, chars, img, last = 0.0, 0, 0, None
         for tool, args in calls:
             res, dt = await self.call(tool, args)
+            if (res.isError if hasattr(res, "isError") else res.is_error) and tool not in ("describe_model",):
+                raise SystemExit(f"{type(self).__name__} {tool} failed: {texts(res)[:2000]}")
             c, i = size(res)
             total, chars, img, last = total + dt, chars + c, img + i, res
         return total, chars, img, last
@@ -124,7 +126,8 @@ class Sena(Agent):
 
 class Peer(Agent):
     async def start(self):
-        self.nb = "bench-%d.ipynb" % os.getpid()
+        Peer.runs = getattr(Peer, "runs", 0) + 1
+        self.nb = "bench-%d.ipynb" % Peer.runs
         res, dt = await self.call("use_notebook", {"notebook_name": "bench", "notebook_path": self.nb, "mode": "create"})
         if res.isError if hasattr(res, "isError") else res.is_error:
             raise SystemExit("peer use_notebook failed: " + texts(res))

@@ -478,12 +478,10 @@ def hook_points(torch, model, var):
 
 def install_packages(ns, requirements, env_dir):
     """pip-installs into a session-private environment layered over the
-    kernel's own (a venv with the kernel's packages visible), so the
-    interpreter the sandbox shares with others is never changed, then puts
+    kernel's own (a venv that sees the kernel's packages), so the
+    interpreter the sandbox may share with others is never changed, then puts
     it first on sys.path."""
-    import glob
     import importlib
-    import site
     import subprocess
     env_dir = os.path.join(work_dir(), env_dir)
     py = os.path.join(env_dir, "bin", "python")
@@ -491,21 +489,25 @@ def install_packages(ns, requirements, env_dir):
         print(f"creating the session's package environment {env_dir}", flush=True)
         try:
             import venv  # noqa: F401
-            import ensurepip  # noqa: F401
         except ImportError as e:
             raise UserError(f"the kernel's Python ({sys.executable}) cannot create environments ({e}): "
-                            "install its venv support (Debian: python3-venv), or start a session with python_packages")
-        res = subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", env_dir],
+                            "start a session with python_packages instead")
+        res = subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", env_dir],
                              capture_output=True, text=True)
         if res.returncode != 0:
             raise UserError(f"creating {env_dir} failed: {(res.stderr or res.stdout).strip()[-500:]}")
-        # Make the kernel's own packages (a venv's included) visible to pip,
-        # so it installs only what is missing.
+        # The kernel's own packages (a venv's too) count as installed, so
+        # pip adds only what is missing.
+        import glob
+        import site
+        dirs = [p for p in site.getsitepackages() + [site.getusersitepackages()] if os.path.isdir(p)]
         for sp in glob.glob(os.path.join(env_dir, "lib", "python*", "site-packages")):
             with open(os.path.join(sp, "_sena_kernel_env.pth"), "w") as f:
-                f.write("\n".join(p for p in site.getsitepackages() + [site.getusersitepackages()] if os.path.isdir(p)) + "\n")
-    cmd = [py, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off", *requirements]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+                f.write("\n".join(dirs) + "\n")
+    cmd = pip_command(py)
+    cmd += ["install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off", *requirements]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                            env=dict(os.environ, PIP_REQUIRE_VIRTUALENV="0"))
     lines = []
     for line in proc.stdout:
         lines.append(line)
@@ -533,6 +535,25 @@ def install_packages(ns, requirements, env_dir):
     except Exception:
         pass
     return {"installed": installed, "already_imported": sorted(set(stale)), "env": env_dir, "activated": added}
+
+
+def pip_command(env_python):
+    """pip for the environment: its own, else the kernel's pip aimed at it
+    (pip 22.3 and later take --python), else one ensurepip puts there."""
+    import importlib.util
+    import subprocess
+    if subprocess.run([env_python, "-m", "pip", "--version"], capture_output=True).returncode == 0:
+        return [env_python, "-m", "pip"]
+    if importlib.util.find_spec("pip") is not None:
+        import pip
+        major, minor = (int(x) for x in pip.__version__.split(".")[:2])
+        if (major, minor) >= (22, 3):
+            return [sys.executable, "-m", "pip", "--python", env_python]
+    res = subprocess.run([env_python, "-m", "ensurepip", "--default-pip"], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise UserError(f"no pip to install with: the kernel's Python ({sys.executable}) has no pip 22.3 or later and no ensurepip "
+                        "(Debian: python3-pip or python3-venv); start a session with python_packages instead")
+    return [env_python, "-m", "pip"]
 
 
 def activate(env_dir):
