@@ -223,7 +223,7 @@ def main():
     lab = subprocess.Popen([os.path.join(args.peer_venv, "bin", "python"), "-m", "jupyterlab", "--no-browser", "--allow-root",
                             f"--port={port}", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
                             "--ServerApp.iopub_data_rate_limit=1e10"],
-                           env=env, stdout=open(os.path.join(tmp, "lab.log"), "w"), stderr=subprocess.STDOUT, start_new_session=True)
+                           env=env, cwd=root, stdout=open(os.path.join(tmp, "lab.log"), "w"), stderr=subprocess.STDOUT, start_new_session=True)
     try:
         import urllib.request
         for _ in range(120):
