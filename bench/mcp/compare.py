@@ -53,7 +53,7 @@ PLOT = ("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as p
 BAD = "steered = model.model.layers[1](hidden_states)\nprint(steered.shape)"
 FIX = "hidden_states = torch.randn(1, 8, 64)\nprint(model.model.layers[1].mlp(hidden_states).shape)"
 
-STEPS = ["1+1 (median of 10)", "load a tiny Llama", "hook activations", "print 1 MB", "plot 1597x813",
+STEPS = ["1+1 (median of 10)", "load a tiny Llama", "hook activations", "print 1 MB", "plot (inline backend)",
          "raise an error", "fix that cell", "model structure", "variables", "GPU status", "list files", "read the notebook back"]
 
 
@@ -160,7 +160,7 @@ class Peer(Agent):
 
 
 VERBOSE = False
-CODE = {"load a tiny Llama": LOAD, "hook activations": HOOK, "print 1 MB": BIG, "plot 1597x813": PLOT, "raise an error": BAD}
+CODE = {"load a tiny Llama": LOAD, "hook activations": HOOK, "print 1 MB": BIG, "plot (inline backend)": PLOT, "raise an error": BAD}
 
 
 async def drive(kind, params, results):
