@@ -35,6 +35,9 @@ func (s *Server) agentError(id string, err error) error {
 	case errors.Is(err, session.ErrBusy), errors.Is(err, core.ErrInvalidConfig), errors.Is(err, core.ErrUnsupported):
 		return err // already says what to do
 	}
+	if strings.HasPrefix(err.Error(), "session "+id) {
+		return err
+	}
 	return fmt.Errorf("session %s: %w", id, err)
 }
 
