@@ -438,12 +438,16 @@ func (s *Session) died(ctx context.Context, cause error, cell *notebook.Cell, el
 	default:
 		summary = fmt.Sprintf("the kernel died %s into this cell; Jupyter restarted it, so it is a fresh process and every variable is gone", after)
 		s.refresh(ctx)
-		var f struct{ Text string }
-		if err := callKernelside(ctx, s.kernel(), "faults", map[string]string{"kernel_id": s.KernelID}, &f, nil); err == nil && strings.TrimSpace(f.Text) != "" {
+		var f struct{ Text, OOM string }
+		err := callKernelside(ctx, s.kernel(), "faults", map[string]string{"kernel_id": s.KernelID}, &f, nil)
+		switch {
+		case err == nil && strings.TrimSpace(f.Text) != "":
 			detail = "It died of a fatal error; Python's faulthandler wrote:\n" + strings.TrimSpace(f.Text)
-		} else {
-			detail = "No fatal signal was recorded (Python's faulthandler reports crashes such as segfaults), so the process was killed, " +
-				"most often for running out of memory (SIGKILL), or exited on its own (os._exit)."
+		case err == nil && f.OOM != "":
+			detail = "It was killed (SIGKILL): " + f.OOM + "; free memory (del big objects, smaller batches) or ask for a larger sandbox."
+		default:
+			detail = "No fatal signal was recorded (Python's faulthandler reports crashes such as segfaults) and Linux counted no out-of-memory kill, " +
+				"so the process was killed from outside (SIGKILL) or exited on its own (os._exit)."
 		}
 		_ = setupKernel(ctx, s.kernel(), s.Skills)
 	}

@@ -594,19 +594,67 @@ def work_dir():
 
 
 def faults(ns, kernel_id):
-    """What faulthandler wrote when the previous process of this kernel died
-    of a fatal signal (segfault, abort, bus error), or ""."""
+    """What is known of why the previous process of this kernel died: what
+    faulthandler wrote for a fatal signal (segfault, abort, bus error), and
+    whether the out-of-memory killer struck since that process started."""
+    out = {"text": "", "oom": ""}
     try:
         with open(fault_log(kernel_id)) as f:
-            lines = f.read().splitlines()
+            lines = [l for l in f.read().splitlines() if l.strip()]
+        # "Fatal Python error: Segmentation fault", then the faulting
+        # thread's stack, most recent call first.
+        if len(lines) > 25:
+            lines = lines[:24] + [f"  ... ({len(lines) - 24} more lines)"]
+        out["text"] = "\n".join(lines)
     except OSError:
-        return {"text": ""}
-    # "Fatal Python error: Segmentation fault", then the faulting thread's
-    # stack, most recent call first.
-    lines = [l for l in lines if l.strip()]
-    if len(lines) > 25:
-        lines = lines[:24] + [f"  ... ({len(lines) - 24} more lines)"]
-    return {"text": "\n".join(lines)}
+        pass
+    try:
+        with open(fault_log(kernel_id) + ".oom") as f:
+            before = json.load(f)
+    except (OSError, ValueError):
+        before = {}
+    now = oom_counts()
+    grew = [k for k in now if k in before and now[k] > before[k]]
+    if grew:
+        limit = host_memory().get("limit_mib")
+        where = "the sandbox's memory limit" + (f" ({limit} MiB)" if limit else "") if "cgroup" in grew else "the machine's memory"
+        out["oom"] = f"the out-of-memory killer struck while it ran ({where} ran out)"
+    return out
+
+
+def oom_counts():
+    """The kernel's count of out-of-memory kills: system-wide, and in this
+    process's memory cgroup (the container's limit), where Linux tells."""
+    counts = {}
+    try:
+        with open("/proc/vmstat") as f:
+            for l in f:
+                if l.startswith("oom_kill "):
+                    counts["system"] = int(l.split()[1])
+    except OSError:
+        pass
+    paths = ["/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"]
+    try:
+        with open("/proc/self/cgroup") as f:
+            for l in f:
+                parts = l.strip().split(":", 2)
+                if len(parts) == 3 and parts[1] == "":
+                    paths.insert(0, "/sys/fs/cgroup" + parts[2].rstrip("/") + "/memory.events")
+                elif len(parts) == 3 and "memory" in parts[1].split(","):
+                    paths.insert(0, "/sys/fs/cgroup/memory" + parts[2].rstrip("/") + "/memory.oom_control")
+    except OSError:
+        pass
+    for p in paths:
+        try:
+            with open(p) as f:
+                for l in f:
+                    if l.startswith("oom_kill "):
+                        counts["cgroup"] = int(l.split()[1])
+            if "cgroup" in counts:
+                break
+        except OSError:
+            continue
+    return counts
 
 
 def setup(ns, paths, kernel_id, env_dir):
@@ -625,6 +673,8 @@ def setup(ns, paths, kernel_id, env_dir):
     try:
         # faulthandler holds the file open for the life of the process.
         faulthandler.enable(file=open(fault_log(kernel_id), "w"), all_threads=False)
+        with open(fault_log(kernel_id) + ".oom", "w") as f:
+            json.dump(oom_counts(), f)
     except OSError:
         pass
     return {"pid": os.getpid()}

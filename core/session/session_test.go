@@ -156,6 +156,19 @@ func testSession(t *testing.T, python string) {
 	if after.Cell.Outputs[0].Text != "False\n" {
 		t.Fatalf("after the death: %q", after.Cell.Outputs[0].Text)
 	}
+	// An out-of-memory kill is told apart by Linux's counters: here the
+	// count taken when the kernel started is lowered by one, as if the
+	// killer had struck since.
+	lowered := must(s.Execute(ctx, "import json, os, tempfile\np = os.path.join(tempfile.gettempdir(), 'sena-faults-"+rec.KernelID+".log.oom')\n"+
+		"c = json.load(open(p))\njson.dump({k: v - 1 for k, v in c.items()}, open(p, 'w'))\nprint(sorted(c))", nil))
+	if strings.Contains(lowered.Cell.Outputs[0].Text, "system") {
+		oom, _ := s.Execute(ctx, "import os; os._exit(9)", nil)
+		if oom == nil || !strings.Contains(oom.Died, "It was killed (SIGKILL): the out-of-memory killer struck while it ran") {
+			t.Fatalf("an OOM kill is not told: %+v", oom)
+		}
+	} else {
+		t.Logf("this Linux counts no OOM kills in /proc/vmstat: %s", lowered.Cell.Outputs[0].Text)
+	}
 	nbtest.Validate(t, store.NotebookPath(rec.ID))
 }
 
