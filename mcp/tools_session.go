@@ -14,16 +14,17 @@ import (
 
 // SessionInfo is what an agent needs to work in a session.
 type SessionInfo struct {
-	SessionID    string          `json:"session_id" jsonschema:"pass it to every other tool"`
-	Provider     string          `json:"provider" jsonschema:"what runs the sandbox; external for a Jupyter server attached by URL"`
-	Mode         core.Mode       `json:"mode" jsonschema:"notebook: execute_code runs Python; cli: it runs shell commands"`
-	JupyterURL   string          `json:"jupyter_url,omitempty" jsonschema:"the notebook in Jupyter, token included: give it to the researcher to watch"`
-	NotebookPath string          `json:"notebook_path" jsonschema:"the .ipynb on the machine running this server, updated after every call"`
-	GPU          string          `json:"gpu,omitempty"`
-	Models       []session.Model `json:"models,omitempty" jsonschema:"models in the sandbox; env_var names the variable holding each one's path"`
-	Skills       []session.Skill `json:"skills,omitempty" jsonschema:"skills mounted in the sandbox; their modules import by name"`
-	Cells        int             `json:"cells" jsonschema:"cells already in the notebook, markdown included (get_notebook_outputs reads them)"`
-	Installed    []string        `json:"installed_packages,omitempty" jsonschema:"packages install_packages added while the session ran"`
+	SessionID    string               `json:"session_id" jsonschema:"pass it to every other tool"`
+	Provider     string               `json:"provider" jsonschema:"what runs the sandbox; external for a Jupyter server attached by URL"`
+	Mode         core.Mode            `json:"mode" jsonschema:"notebook: execute_code runs Python; cli: it runs shell commands"`
+	JupyterURL   string               `json:"jupyter_url,omitempty" jsonschema:"the notebook in Jupyter, token included: give it to the researcher to watch"`
+	NotebookPath string               `json:"notebook_path" jsonschema:"the .ipynb on the machine running this server, updated after every call"`
+	GPU          string               `json:"gpu,omitempty"`
+	Models       []session.Model      `json:"models,omitempty" jsonschema:"models in the sandbox; env_var names the variable holding each one's path"`
+	Skills       []session.Skill      `json:"skills,omitempty" jsonschema:"skills mounted in the sandbox; their modules import by name"`
+	Cells        int                  `json:"cells" jsonschema:"cells already in the notebook, markdown included (get_notebook_outputs reads them)"`
+	Installed    []string             `json:"installed_packages,omitempty" jsonschema:"packages install_packages added while the session ran"`
+	Environment  *session.Environment `json:"environment,omitempty" jsonschema:"what the kernel was checked to run in when the session started: Python, every package's version, model commits, GPUs, limits"`
 }
 
 // SessionIDInput names a session.
@@ -118,6 +119,12 @@ func (s *Server) attach(ctx context.Context, _ *sdk.CallToolRequest, in AttachIn
 	if in.SessionID == "" && in.JupyterURL == "" {
 		return nil, nil, errors.New("give session_id (a Sena session) or jupyter_url (any Jupyter server, with its token)")
 	}
+	if in.SessionID == "" && in.JupyterURL != "" {
+		// The URL of a session Sena started (its jupyter_url) is that session.
+		if rec, ok := s.m.SessionByURL(in.JupyterURL); ok {
+			in.SessionID = rec.ID
+		}
+	}
 	if in.SessionID != "" && (in.JupyterURL == "" || s.known(in.SessionID)) {
 		live, err := s.pool.get(ctx, in.SessionID)
 		if err != nil {
@@ -173,6 +180,7 @@ func (s *Server) info(rec *session.Record, cells int) (*SessionInfo, error) {
 	info := &SessionInfo{
 		SessionID: rec.ID, Provider: rec.Provider, Mode: rec.Mode, GPU: rec.Config.GPU,
 		NotebookPath: s.m.Store().NotebookPath(rec.ID), Models: rec.Models, Skills: rec.Skills, Cells: cells,
+		Environment: rec.Environment,
 	}
 	if rec.Provider != session.ExternalProvider {
 		url, err := s.m.JupyterURL(rec)
