@@ -56,6 +56,23 @@ func (s *Session) refresh(ctx context.Context) {
 	s.k, s.seenRestarts = k, 0
 	s.mu.Unlock()
 	old.Close()
+	s.kernelIdentity(ctx) // the restart is known here: later processes need not be told
+}
+
+// kernelIdentity asks the kernel which process it is, records that as the
+// one this session's callers have seen, and returns the one recorded
+// before ("" when none was, or the kernel did not answer in time: a cell
+// may be running, and then nothing is compared).
+func (s *Session) kernelIdentity(ctx context.Context) (now, before string) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	ki, err := s.kernel().Info(ctx)
+	if err != nil || ki.Session == "" {
+		return "", ""
+	}
+	before = s.store.KernelIdentity(s.ID)
+	_ = s.store.SetKernelIdentity(s.ID, ki.Session)
+	return ki.Session, before
 }
 
 // Notice returns, once, what a caller must know before trusting the
@@ -128,7 +145,32 @@ func (m *Manager) Attach(ctx context.Context, id string) (*Session, error) {
 		}
 		return nil, err
 	}
-	return &Session{Record: rec, store: m.store, srv: srv, k: k}, nil
+	s := &Session{Record: rec, store: m.store, srv: srv, k: k}
+	s.noticeRestartSinceLastProcess(ctx)
+	return s, nil
+}
+
+// noticeRestartSinceLastProcess compares the kernel with the one the last
+// process that used the session saw: a kernel that died between two `sena
+// exec` calls (or was restarted from JupyterLab) is a fresh process, and
+// the caller, the next result and the notebook say so rather than running
+// the next cell in it as if nothing happened.
+func (s *Session) noticeRestartSinceLastProcess(ctx context.Context) {
+	now, before := s.kernelIdentity(ctx)
+	if before == "" || now == before {
+		return
+	}
+	_ = setupKernel(ctx, s.kernel(), s.Skills)
+	const msg = "the kernel restarted since the last call (it died while idle, or was restarted from Jupyter): " +
+		"it is a fresh process and every variable from earlier cells is gone; re-run the cells that set them up"
+	s.setNotice(msg)
+	if unlock, err := s.store.Lock(ctx, s.ID); err == nil {
+		if nb, err := s.loadNotebook(); err == nil {
+			nb.AddMarkdown("*Sena: " + msg + ".*")
+			_ = s.save(ctx, nb)
+		}
+		unlock()
+	}
 }
 
 // Close drops the kernel connection; the kernel keeps running.
