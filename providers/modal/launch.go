@@ -69,5 +69,6 @@ func jupyterCommand(files map[string][]byte, idle time.Duration) ([]string, erro
 		Port:        core.JupyterPort,
 		RootDir:     workDir,
 		IdleTimeout: idle,
+		RemoteHost:  true, // reached through Modal's tunnel, whose host name is Modal's
 	})...), nil
 }
