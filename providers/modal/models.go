@@ -61,13 +61,6 @@ func planModels(models []core.ModelConfig) ([]modelMount, error) {
 	return out, nil
 }
 
-func revision(m core.ModelConfig) string {
-	if m.Revision == "" {
-		return "main"
-	}
-	return m.Revision
-}
-
 func sanitizeName(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' {
