@@ -31,18 +31,28 @@ func fullRequest() *core.CreateRequest {
 }
 
 // newModelProvider is newTestProvider with a Hub serving the models of
-// fullRequest and the downloads run locally by the fake, with the real
-// download script and huggingface_hub.
+// fullRequest and downloads that succeed once given their manifest (the
+// real script runs in models_test.go and scripts_test.go).
 func newModelProvider(t *testing.T) (*Provider, *fakemodal.Server, *syncBuffer) {
 	t.Helper()
-	py := hfPython(t)
 	hub := startHub(t)
 	for _, m := range []string{"google/gemma-2-9b-it", "openai-community/gpt2"} {
 		hub.AddRepo(m, "main", tinyModel())
 	}
 	p, fake, logs := newTestProvider(t)
-	fake.RunBatchLocally(t, py)
+	stubDownloads(fake)
 	return p, fake, logs
+}
+
+// stubDownloads makes download sandboxes wait for their manifest, then
+// exit 0, without running the script.
+func stubDownloads(fake *fakemodal.Server) {
+	fake.OnBatch(func(b *fakemodal.Batch) (int, string) {
+		if _, err := b.WaitFile(downloadManifest+".ready", 10*time.Second); err != nil {
+			return 1, "no manifest: " + err.Error()
+		}
+		return 0, ""
+	})
 }
 
 func TestCreateAsksModalForTheSpec(t *testing.T) {

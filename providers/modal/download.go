@@ -55,11 +55,12 @@ var downloadSteps = []string{"RUN python3 -m pip install --no-cache-dir 'hugging
 // removes the marker first, checks every file and size after
 // snapshot_download (which returns an existing directory as is when the
 // Hub is unreachable), and only then writes the marker, with the commit,
-// and syncs the volume. argv: MANIFEST WAIT_SECONDS.
+// and syncs the volume. argv: MANIFEST WAIT_SECONDS PATH (the volume's
+// mount point: paths go in argv, where the command line shows them).
 const downloadScript = `import glob, json, os, subprocess, sys, time
 def log(*a):
     print(*a, file=sys.stderr, flush=True)
-manifest, wait = sys.argv[1], float(sys.argv[2])
+manifest, wait, path = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 deadline = time.monotonic() + wait
 while not os.path.exists(manifest + ".ready"):
     if time.monotonic() > deadline:
@@ -68,7 +69,7 @@ while not os.path.exists(manifest + ".ready"):
     time.sleep(0.2)
 with open(manifest) as f:
     m = json.load(f)
-repo, commit, path, files = m["repo"], m["commit"], m["path"], m["files"]
+repo, commit, files = m["repo"], m["commit"], m["files"]
 marker = os.path.join(path, ".sena-complete")
 def missing():
     bad = []
@@ -122,7 +123,6 @@ type manifest struct {
 	Repo     string           `json:"repo"`
 	Revision string           `json:"revision"`
 	Commit   string           `json:"commit"`
-	Path     string           `json:"path"`
 	Files    map[string]int64 `json:"files"`
 }
 
@@ -207,7 +207,7 @@ func (p *Provider) modelVolumes(ctx context.Context, mc *modalsdk.Client, app *m
 // download fills one volume, waiting first for any other download into it.
 func (p *Provider) download(ctx context.Context, mc *modalsdk.Client, app *modalsdk.App, req *core.CreateRequest, m modelMount, remote *hub.Remote, vol *modalsdk.Volume, secret *modalsdk.Secret, progress func(string)) error {
 	image := mc.Images.FromRegistry(downloadBase, nil).DockerfileCommands(downloadSteps, nil)
-	man := manifest{Repo: remote.Repo, Revision: remote.Revision, Commit: remote.Commit, Path: m.path, Files: map[string]int64{}}
+	man := manifest{Repo: remote.Repo, Revision: remote.Revision, Commit: remote.Commit, Files: map[string]int64{}}
 	for _, f := range remote.Files {
 		man.Files[f.Name] = f.Size
 	}
@@ -217,7 +217,7 @@ func (p *Provider) download(ctx context.Context, mc *modalsdk.Client, app *modal
 	}
 	for attempt := 0; ; attempt++ {
 		sb, err := mc.Sandboxes.Create(ctx, app, image, &modalsdk.SandboxCreateParams{
-			Command: []string{"python3", "-c", downloadScript, downloadManifest, strconv.Itoa(int(manifestWait.Seconds()))},
+			Command: []string{"python3", "-c", downloadScript, downloadManifest, strconv.Itoa(int(manifestWait.Seconds())), m.path},
 			Secrets: []*modalsdk.Secret{secret},
 			Volumes: map[string]*modalsdk.Volume{m.path: vol},
 			Timeout: downloadTimeout,

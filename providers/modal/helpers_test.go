@@ -123,11 +123,10 @@ func hfPython(t *testing.T) string {
 
 // tinyModel is a repo with both weight formats, as many on the Hub have.
 func tinyModel() map[string][]byte {
-	weights := bytes.Repeat([]byte("w"), 64<<10)
 	return map[string][]byte{
 		"config.json":       []byte(`{"model_type": "llama"}`),
-		"model.safetensors": weights,
-		"pytorch_model.bin": weights,
+		"model.safetensors": bytes.Repeat([]byte("s"), 64<<10),
+		"pytorch_model.bin": bytes.Repeat([]byte("p"), 64<<10), // the same weights, pickled
 	}
 }
 

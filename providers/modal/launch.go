@@ -3,7 +3,6 @@ package modal
 import (
 	"archive/tar"
 	"bytes"
-	"encoding/json"
 	"maps"
 	"path"
 	"slices"
@@ -40,11 +39,14 @@ const (
 // bootstrap runs before Jupyter: it waits for the workspace files, unpacks
 // them, checks that every model volume holds a complete download of the
 // commit this session expects (the marker the download wrote), then
-// becomes jupyter_server. argv: ROOT BUNDLE WAIT_SECONDS MODELS_JSON
-// JUPYTER_ARGS..., MODELS_JSON being [[PATH, COMMIT], ...]. A failure exits
-// non-zero with the reason on stderr, which Create reports.
+// becomes jupyter_server. argv: ROOT BUNDLE WAIT_SECONDS N PATH1 COMMIT1 ...
+// PATHN COMMITN JUPYTER_ARGS... (paths as arguments of their own, where
+// the command line shows them). A failure exits non-zero with the reason
+// on stderr, which Create reports.
 const bootstrap = `import json, os, sys, tarfile, time
-root, bundle, wait, models = sys.argv[1], sys.argv[2], float(sys.argv[3]), json.loads(sys.argv[4])
+root, bundle, wait, n = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+models = list(zip(sys.argv[5:5 + 2 * n:2], sys.argv[6:6 + 2 * n:2]))
+jupyter = sys.argv[5 + 2 * n:]
 ready = bundle + ".ready"
 deadline = time.monotonic() + wait
 while not os.path.exists(ready):
@@ -82,7 +84,7 @@ for path, commit in models:
     if why:
         sys.exit(f"sena bootstrap: the model volume at {path} is not a complete download: {why}; run up again to repair it")
 os.chdir(root)
-os.execv(sys.executable, [sys.executable] + sys.argv[5:])
+os.execv(sys.executable, [sys.executable] + jupyter)
 `
 
 // modelCheck is one model the bootstrap verifies: its mount path and the
@@ -97,12 +99,10 @@ type modelCheck struct {
 // idle rule is Jupyter's (kernel activity), not Modal's idle timeout, which
 // counts only tunnel connections.
 func jupyterCommand(idle time.Duration, models []modelCheck) ([]string, error) {
-	pairs := [][2]string{}
+	cmd := []string{"python3", "-c", bootstrap, workDir, filesBundle, strconv.Itoa(int(filesWait.Seconds())), strconv.Itoa(len(models))}
 	for _, m := range models {
-		pairs = append(pairs, [2]string{m.path, m.commit})
+		cmd = append(cmd, m.path, m.commit)
 	}
-	checks, _ := json.Marshal(pairs) // strings only: cannot fail
-	cmd := []string{"python3", "-c", bootstrap, workDir, filesBundle, strconv.Itoa(int(filesWait.Seconds())), string(checks)}
 	cmd = append(cmd, core.JupyterServerCommand(core.JupyterLaunch{
 		IP:          "0.0.0.0",
 		Port:        core.JupyterPort,

@@ -70,7 +70,7 @@ func TestDownloadScriptChecksEveryFileBeforeTheMarker(t *testing.T) {
 	files := tinyModel()
 	commit := hub.AddRepo("org/tiny", "main", files)
 	vol := filepath.Join(t.TempDir(), "vol")
-	man := manifest{Repo: "org/tiny", Revision: "main", Commit: commit, Path: vol,
+	man := manifest{Repo: "org/tiny", Revision: "main", Commit: commit,
 		Files: map[string]int64{"config.json": int64(len(files["config.json"])), "model.safetensors": int64(len(files["model.safetensors"]))}}
 	path := writeManifest(t, t.TempDir(), man)
 	marker := filepath.Join(vol, markerFile)
@@ -80,7 +80,7 @@ func TestDownloadScriptChecksEveryFileBeforeTheMarker(t *testing.T) {
 	writeStub(t, vol, "model.safetensors", "partial")
 	// With the Hub unreachable from the sandbox, snapshot_download hands
 	// back the directory as it is: the script must not mark it complete.
-	code, out := runScript(t, py, downloadScript, []string{"HF_HUB_OFFLINE=1"}, path, "5")
+	code, out := runScript(t, py, downloadScript, []string{"HF_HUB_OFFLINE=1"}, path, "5", vol)
 	if code != exitIncomplete || !strings.Contains(out, "model.safetensors") {
 		t.Fatalf("offline run over a partial download: exit %d, want %d naming the short file\n%s", code, exitIncomplete, out)
 	}
@@ -89,7 +89,7 @@ func TestDownloadScriptChecksEveryFileBeforeTheMarker(t *testing.T) {
 	}
 
 	// Online, it completes, fetching the selected files only, and records the commit.
-	code, out = runScript(t, py, downloadScript, nil, path, "5")
+	code, out = runScript(t, py, downloadScript, nil, path, "5", vol)
 	if code != 0 {
 		t.Fatalf("download: exit %d\n%s", code, out)
 	}
@@ -110,7 +110,7 @@ func TestDownloadScriptChecksEveryFileBeforeTheMarker(t *testing.T) {
 
 	// Next time it is a no-op: no transfer.
 	before := hub.Downloads("org/tiny", "main", "model.safetensors")
-	if code, out := runScript(t, py, downloadScript, nil, path, "5"); code != 0 || !strings.Contains(out, "already in the volume") {
+	if code, out := runScript(t, py, downloadScript, nil, path, "5", vol); code != 0 || !strings.Contains(out, "already in the volume") {
 		t.Fatalf("second run: exit %d\n%s", code, out)
 	}
 	if after := hub.Downloads("org/tiny", "main", "model.safetensors"); after != before {
@@ -121,7 +121,7 @@ func TestDownloadScriptChecksEveryFileBeforeTheMarker(t *testing.T) {
 	// files are checked again.
 	writeStub(t, vol, markerFile, `{"commit": "0000000000000000000000000000000000000000", "files": {"model.safetensors": 7}}`)
 	writeStub(t, vol, "model.safetensors", "partial")
-	if code, out := runScript(t, py, downloadScript, []string{"HF_HUB_OFFLINE=1"}, path, "5"); code != exitIncomplete {
+	if code, out := runScript(t, py, downloadScript, []string{"HF_HUB_OFFLINE=1"}, path, "5", vol); code != exitIncomplete {
 		t.Errorf("a stale marker over a partial file: exit %d, want %d\n%s", code, exitIncomplete, out)
 	}
 	if _, err := os.Stat(marker); err == nil {
@@ -135,16 +135,17 @@ func TestDownloadScriptGatedAndMissingManifest(t *testing.T) {
 	commit := hub.AddRepo("org/gated", "main", tinyModel())
 	hub.AddToken("hf_granted")
 	hub.Gate("org/gated", "hf_granted")
+	vol := filepath.Join(t.TempDir(), "vol")
 	path := writeManifest(t, t.TempDir(), manifest{Repo: "org/gated", Revision: "main", Commit: commit,
-		Path: filepath.Join(t.TempDir(), "vol"), Files: map[string]int64{"model.safetensors": 65536}})
-	if code, out := runScript(t, py, downloadScript, nil, path, "5"); code != exitConfig {
+		Files: map[string]int64{"model.safetensors": 65536}})
+	if code, out := runScript(t, py, downloadScript, nil, path, "5", vol); code != exitConfig {
 		t.Errorf("gated model without a token: exit %d, want %d\n%s", code, exitConfig, out)
 	}
-	if code, out := runScript(t, py, downloadScript, []string{"HF_TOKEN=hf_granted"}, path, "5"); code != 0 {
+	if code, out := runScript(t, py, downloadScript, []string{"HF_TOKEN=hf_granted"}, path, "5", vol); code != 0 {
 		t.Errorf("gated model with a granted token: exit %d\n%s", code, out)
 	}
 	start := time.Now()
-	if code, out := runScript(t, py, downloadScript, nil, filepath.Join(t.TempDir(), "never.json"), "1"); code != exitNoManifest {
+	if code, out := runScript(t, py, downloadScript, nil, filepath.Join(t.TempDir(), "never.json"), "1", vol); code != exitNoManifest {
 		t.Errorf("no manifest: exit %d, want %d\n%s", code, exitNoManifest, out)
 	}
 	if d := time.Since(start); d > 10*time.Second {
@@ -156,6 +157,10 @@ func TestDownloadScriptGatedAndMissingManifest(t *testing.T) {
 // root and checks models, then runs a stub jupyter_server that reports its
 // argv, cwd and a file.
 func bootstrapRun(t *testing.T, files map[string][]byte, models []modelCheck, deliverFiles bool) (int, string, string) {
+	wait := "5"
+	if !deliverFiles {
+		wait = "1"
+	}
 	t.Helper()
 	py := python(t)
 	stubs, root, tmp := t.TempDir(), filepath.Join(t.TempDir(), "workspace"), t.TempDir()
@@ -172,7 +177,7 @@ def launch_new_instance():
 		t.Fatalf("command = %q...", cmd[:5])
 	}
 	bundle := filepath.Join(tmp, "bundle.tar")
-	cmd[3], cmd[4], cmd[5] = root, bundle, "2" // run it here, not in /workspace
+	cmd[3], cmd[4], cmd[5] = root, bundle, wait // run it here, not in /workspace
 	if deliverFiles {
 		data, err := filesTar(files)
 		if err != nil {

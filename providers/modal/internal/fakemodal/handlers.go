@@ -12,6 +12,9 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
+// tunnelHold is how long a TIMEOUT answer to SandboxGetTunnels is held.
+const tunnelHold = 20 * time.Millisecond
+
 // listPage is small so that tests cover modal-go's paging of SandboxList.
 const listPage = 2
 
@@ -300,7 +303,7 @@ func (s *Server) SandboxWait(ctx context.Context, req *pb.SandboxWaitRequest) (*
 
 // SandboxGetTunnels answers one TLS tunnel per encrypted port once the
 // container runs, TIMEOUT before (or while SetTunnelTimeouts holds it back).
-func (s *Server) SandboxGetTunnels(_ context.Context, req *pb.SandboxGetTunnelsRequest) (*pb.SandboxGetTunnelsResponse, error) {
+func (s *Server) SandboxGetTunnels(ctx context.Context, req *pb.SandboxGetTunnelsRequest) (*pb.SandboxGetTunnelsResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, err := s.box(req.GetSandboxId())
@@ -308,11 +311,23 @@ func (s *Server) SandboxGetTunnels(_ context.Context, req *pb.SandboxGetTunnelsR
 		return nil, err
 	}
 	timeout := pb.SandboxGetTunnelsResponse_builder{Result: statusResult(pb.GenericResult_GENERIC_STATUS_TIMEOUT)}.Build()
+	// Modal holds the request up to its timeout; the fake a moment, so
+	// that a client's wait loop does not spin.
+	hold := func() {
+		s.mu.Unlock()
+		defer s.mu.Lock()
+		select {
+		case <-ctx.Done():
+		case <-time.After(min(time.Duration(req.GetTimeout()*float32(time.Second)), tunnelHold)):
+		}
+	}
 	if b.done() || !b.started {
+		hold()
 		return timeout, nil
 	}
 	if b.tunnelWaits > 0 {
 		b.tunnelWaits--
+		hold()
 		return timeout, nil
 	}
 	var tunnels []*pb.TunnelData

@@ -108,12 +108,14 @@ type answer struct {
 }
 
 // fault is a mode one method is in: the next failN calls fail, the next
-// dropN run but lose their answer, every call waits delay before answering.
+// dropN run but lose their answer, every call waits stall before acting
+// and delay before answering.
 type fault struct {
 	failN   int
 	failErr error
 	dropN   int
 	delay   time.Duration
+	stall   time.Duration
 }
 
 type imageBuild struct {
@@ -237,6 +239,14 @@ func (s *Server) Delay(method string, d time.Duration) {
 	s.fault(method).delay = d
 }
 
+// Stall makes every call to method wait d before acting: a client that
+// gives up meanwhile leaves nothing done, as a request stuck on its way in.
+func (s *Server) Stall(method string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fault(method).stall = d
+}
+
 func (s *Server) fault(method string) *fault {
 	f := s.faults[method]
 	if f == nil {
@@ -311,10 +321,10 @@ func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 	s.calls = append(s.calls, Call{Method: method, Req: proto.Clone(req.(proto.Message)), IdempotencyKey: key, Attempt: attempt})
 	err := s.failures[method]
 	f := s.faults[method]
-	var delay time.Duration
+	var delay, stall time.Duration
 	drop := false
 	if f != nil {
-		delay = f.delay
+		delay, stall = f.delay, f.stall
 		switch {
 		case err == nil && f.failN > 0:
 			f.failN--
@@ -332,6 +342,13 @@ func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 	}
 	if err := s.checkEnvironment(req); err != nil {
 		return nil, err
+	}
+	if stall > 0 {
+		select {
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-time.After(stall):
+		}
 	}
 	var resp any
 	if seen && key != "" {
