@@ -279,7 +279,9 @@ func TestCreateSaysWhenTheSandboxExpires(t *testing.T) {
 			lifetime = defaultTimeout
 		}
 		out := progress.String()
-		stamp := func(at time.Time) string { return "Modal stops it at " + at.Add(lifetime).Local().Format("2006-01-02 15:04") }
+		stamp := func(at time.Time) string {
+			return "Modal stops it at " + at.Add(lifetime).Local().Format("2006-01-02 15:04")
+		}
 		if !containsAll(out, tc.want...) || !strings.Contains(out, stamp(before)) && !strings.Contains(out, stamp(after)) {
 			t.Errorf("timeout %s: progress does not say when the sandbox stops (%s) and how to change it:\n%s", tc.timeout, stamp(before), out)
 		}
