@@ -137,7 +137,7 @@ func (p *Provider) startSession(ctx context.Context, sb *modalsdk.Sandbox, req *
 		}
 		return nil, err
 	}
-	if err := waitForJupyter(ctx, sb, url, req.JupyterToken); err != nil {
+	if err := p.ready(ctx, sb, url, req.JupyterToken); err != nil {
 		return nil, err
 	}
 	return &core.CreateResponse{

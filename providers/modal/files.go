@@ -31,7 +31,7 @@ func deliver(ctx context.Context, sb *modalsdk.Sandbox, path string, data []byte
 }
 
 func writeFile(ctx context.Context, sb *modalsdk.Sandbox, path string, data []byte) error {
-	f, err := openWhenStarted(ctx, sb, path)
+	f, err := openWhenStarted(ctx, sb, path, "wb")
 	if err != nil {
 		return err
 	}
@@ -49,13 +49,13 @@ func writeFile(ctx context.Context, sb *modalsdk.Sandbox, path string, data []by
 	return nil
 }
 
-// openWhenStarted opens path for writing once the sandbox's container runs.
+// openWhenStarted opens path in mode once the sandbox's container runs.
 // modal-go reports a container that has not started (no task id yet) and
 // one that has ended with plain errors; the second is final.
-func openWhenStarted(ctx context.Context, sb *modalsdk.Sandbox, path string) (*modalsdk.SandboxFile, error) {
+func openWhenStarted(ctx context.Context, sb *modalsdk.Sandbox, path, mode string) (*modalsdk.SandboxFile, error) {
 	deadline := time.Now().Add(taskWait)
 	for {
-		f, err := sb.Open(ctx, path, "wb")
+		f, err := sb.Open(ctx, path, mode)
 		switch {
 		case err == nil:
 			return f, nil

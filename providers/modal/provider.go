@@ -42,6 +42,9 @@ type Provider struct {
 	// interceptors are added to the client's (the recorded-traffic tests).
 	unary  []grpc.UnaryClientInterceptor
 	stream []grpc.StreamClientInterceptor
+	// ready waits for Jupyter behind the tunnel (waitForJupyter; a replay
+	// of recorded gRPC traffic has no Jupyter to ask).
+	ready func(ctx context.Context, sb *modalsdk.Sandbox, url, token string) error
 
 	// sem guards client; a channel, so that waiting for it honours ctx.
 	sem    chan struct{}
@@ -63,7 +66,7 @@ func newProvider(logger *slog.Logger, dockerfile string) *Provider {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Provider{logger: logger, dockerfile: dockerfile, sem: make(chan struct{}, 1)}
+	return &Provider{logger: logger, dockerfile: dockerfile, sem: make(chan struct{}, 1), ready: waitForJupyter}
 }
 
 // Info describes the provider; no network.

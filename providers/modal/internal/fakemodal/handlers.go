@@ -62,6 +62,20 @@ func (s *Server) VolumeGetOrCreate(_ context.Context, req *pb.VolumeGetOrCreateR
 	return pb.VolumeGetOrCreateResponse_builder{VolumeId: v.id}.Build(), nil
 }
 
+// VolumeDelete deletes a volume and its files.
+func (s *Server) VolumeDelete(_ context.Context, req *pb.VolumeDeleteRequest) (*emptypb.Empty, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := s.volumeByID[req.GetVolumeId()]
+	if v == nil {
+		return nil, status.Errorf(codes.NotFound, "Volume '%s' not found", req.GetVolumeId())
+	}
+	delete(s.volumeByID, v.id)
+	delete(s.volumes, v.env+"/"+v.name)
+	_ = os.RemoveAll(v.dir)
+	return &emptypb.Empty{}, nil
+}
+
 // SecretGetOrCreate finds a named secret or stores an ephemeral one.
 func (s *Server) SecretGetOrCreate(_ context.Context, req *pb.SecretGetOrCreateRequest) (*pb.SecretGetOrCreateResponse, error) {
 	s.mu.Lock()
