@@ -93,14 +93,15 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 		Name:           req.SessionID,
 	})
 	if err != nil {
-		// Ctrl-C during the request, or an answer lost on the way (a
-		// retry then hits AlreadyExists on the name): the sandbox may
-		// run, untagged. It has this session's name.
-		p.cleanupByName(ctx, mc, req.SessionID, err, nil)
+		// A failed image build asked for no sandbox.
 		var remote modalsdk.RemoteError
 		if errors.As(err, &remote) {
 			return nil, build.error(err)
 		}
+		// Ctrl-C during the request, or an answer lost on the way (a
+		// retry then hits AlreadyExists on the name): the sandbox may
+		// run, untagged. It has this session's name.
+		p.cleanupByName(ctx, mc, req.SessionID, err, nil)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -255,7 +256,11 @@ func ambiguous(err error) bool {
 	if errors.As(err, &taken) {
 		return false
 	}
-	switch status.Code(err) {
+	st, ok := status.FromError(err)
+	if !ok {
+		return false // not an answer from Modal: the request was not sent
+	}
+	switch st.Code() {
 	case codes.Canceled, codes.DeadlineExceeded, codes.Unavailable, codes.Internal, codes.Unknown:
 		return true
 	}
