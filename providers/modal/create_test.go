@@ -87,7 +87,7 @@ func TestCreateAsksModalForTheSpec(t *testing.T) {
 		t.Errorf("name %q workdir %q, want %q and %q", def.GetName(), def.GetWorkdir(), req.SessionID, workDir)
 	}
 	args := strings.Join(def.GetEntrypointArgs(), "\n")
-	for _, want := range []string{"--ServerApp.ip=0.0.0.0", "--ServerApp.port=8888", "--ServerApp.root_dir=/workspace", "--ServerApp.shutdown_no_activity_timeout=1800"} {
+	for _, want := range []string{"--ServerApp.ip=0.0.0.0", "--ServerApp.port=8888", "--ServerApp.root_dir=/workspace", "--sena-idle-timeout=1800"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("command lacks %s:\n%s", want, args)
 		}

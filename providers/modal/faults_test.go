@@ -214,7 +214,7 @@ func TestBusySandboxWithoutClientOutlivesModalsIdleRule(t *testing.T) {
 	if _, running, _ := fake.SandboxState(resp.Handle.ID); !running {
 		t.Fatalf("the sandbox was stopped by Modal's idle timeout (%v)", fake.Result(resp.Handle.ID))
 	}
-	if args := strings.Join(sessionCreate(t, fake).GetEntrypointArgs(), " "); !strings.Contains(args, "--ServerApp.shutdown_no_activity_timeout=1") {
+	if args := strings.Join(sessionCreate(t, fake).GetEntrypointArgs(), " "); !strings.Contains(args, "--sena-idle-timeout=1 ") {
 		t.Errorf("Jupyter is not given the idle timeout: %s", args)
 	}
 }

@@ -39,14 +39,24 @@ func writeFile(ctx context.Context, sb *modalsdk.Sandbox, path string, data []by
 		n := min(len(data), writeChunk)
 		if _, err := f.Write(data[:n]); err != nil {
 			_ = f.Close()
-			return fsError(sb, "write "+path, err)
+			return exitedOr(ctx, sb, fsError(sb, "write "+path, err))
 		}
 		data = data[n:]
 	}
 	if err := f.Close(); err != nil {
-		return fsError(sb, "close "+path, err)
+		// The command may have seen the file and finished already (a
+		// download with nothing to do sees its ready mark at once).
+		return exitedOr(ctx, sb, fsError(sb, "close "+path, err))
 	}
 	return nil
+}
+
+// exitedOr is errExited when the sandbox has ended, else err.
+func exitedOr(ctx context.Context, sb *modalsdk.Sandbox, err error) error {
+	if exitCode(ctx, sb) != nil {
+		return errExited
+	}
+	return err
 }
 
 // openWhenStarted opens path in mode once the sandbox's container runs.

@@ -108,6 +108,7 @@ func jupyterCommand(idle time.Duration, models []modelCheck) ([]string, error) {
 		Port:        core.JupyterPort,
 		RootDir:     workDir,
 		IdleTimeout: idle,
+		RemoteHost:  true, // reached through Modal's tunnel, whose host name is Modal's
 	})...)
 	return cmd, checkArgs(cmd)
 }

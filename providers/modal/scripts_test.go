@@ -166,12 +166,18 @@ func bootstrapRun(t *testing.T, files map[string][]byte, models []modelCheck, de
 	stubs, root, tmp := t.TempDir(), filepath.Join(t.TempDir(), "workspace"), t.TempDir()
 	writeStub(t, stubs, "jupyter_server/__init__.py", "")
 	writeStub(t, stubs, "jupyter_server/serverapp.py", `import json, os, sys
+class ServerApp:
+    def start(self):
+        pass
 def launch_new_instance():
     print(json.dumps({"argv": sys.argv[1:], "cwd": os.getcwd(), "probe": open("lib/probe.py").read()}))
 `)
 	cmd, err := jupyterCommand(10*time.Minute, models)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Contains(cmd, fmt.Sprintf("--sena-idle-timeout=%d", 600)) {
+		t.Errorf("the command does not give Sena's idle rule to the launcher: %q", cmd[len(cmd)-12:])
 	}
 	if cmd[0] != "python3" || cmd[3] != workDir || cmd[4] != filesBundle {
 		t.Fatalf("command = %q...", cmd[:5])
@@ -224,7 +230,7 @@ func TestBootstrapWritesFilesThenExecsJupyter(t *testing.T) {
 	if got.Probe != "print('hi')\n" || got.Cwd != root {
 		t.Errorf("files or cwd wrong: %+v", got)
 	}
-	for _, want := range []string{"--ServerApp.port=8888", "--ServerApp.ip=0.0.0.0", fmt.Sprintf("--ServerApp.shutdown_no_activity_timeout=%d", 600)} {
+	for _, want := range []string{"--ServerApp.port=8888", "--ServerApp.ip=0.0.0.0", "--ServerApp.allow_remote_access=True"} {
 		if !slices.Contains(got.Argv, want) {
 			t.Errorf("jupyter_server argv lacks %s: %q", want, got.Argv)
 		}
