@@ -216,13 +216,18 @@ func (p *Provider) download(ctx context.Context, mc *modalsdk.Client, app *modal
 		return err
 	}
 	for attempt := 0; ; attempt++ {
-		sb, err := mc.Sandboxes.Create(ctx, app, image, &modalsdk.SandboxCreateParams{
+		build := &buildLog{progress: progress}
+		sb, err := mc.Sandboxes.Create(withBuildLog(ctx, build), app, image, &modalsdk.SandboxCreateParams{
 			Command: []string{"python3", "-c", downloadScript, downloadManifest, strconv.Itoa(int(manifestWait.Seconds())), m.path},
 			Secrets: []*modalsdk.Secret{secret},
 			Volumes: map[string]*modalsdk.Volume{m.path: vol},
 			Timeout: downloadTimeout,
 			Name:    m.volume,
 		})
+		var failed modalsdk.RemoteError
+		if errors.As(err, &failed) {
+			return build.error(err) // the download's image did not build
+		}
 		var taken modalsdk.AlreadyExistsError
 		if errors.As(err, &taken) && attempt < 5 {
 			if err := p.waitForDownload(ctx, mc, m, req, progress); err != nil {
