@@ -24,6 +24,14 @@ var (
 	senaErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if senaPath != "" {
+		os.RemoveAll(filepath.Dir(senaPath))
+	}
+	os.Exit(code)
+}
+
 // senaBinary builds cmd/sena once per test binary.
 func senaBinary(t *testing.T) string {
 	t.Helper()
