@@ -91,7 +91,9 @@ func TestFaultMatrix(t *testing.T) {
 		u := c.up("--python", py)
 		server, _ := strconv.Atoi(strings.TrimSpace(c.ok("exec", u.SessionID, "import os; print(os.getppid())").stdout))
 		done := make(chan result, 1)
-		go func() { done <- c.run("exec", u.SessionID, "print('started', flush=True)\nimport time; time.sleep(60)") }()
+		go func() {
+			done <- c.run("exec", u.SessionID, "print('started', flush=True)\nimport time; time.sleep(60)")
+		}()
 		time.Sleep(2 * time.Second)
 		if server <= 1 || syscall.Kill(server, syscall.SIGKILL) != nil {
 			t.Fatalf("kill the server (pid %d)", server)
