@@ -52,8 +52,12 @@ func (s *Session) refresh(ctx context.Context) {
 	old.Close()
 }
 
-// Attach connects to a ready session's kernel.
+// Attach connects to a ready session's kernel. id may be a unique prefix.
 func (m *Manager) Attach(ctx context.Context, id string) (*Session, error) {
+	id, err := m.Resolve(id)
+	if err != nil {
+		return nil, err
+	}
 	rec, err := m.store.Get(id)
 	if err != nil {
 		return nil, err

@@ -29,7 +29,7 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 	}
 	progress := req.Progress
 	if progress == nil {
-		progress = func(string) {}
+		progress = func(core.Progress) {}
 	}
 	mc, err := p.modal(ctx)
 	if err != nil {
@@ -55,7 +55,7 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 		DockerfileCommands(pl.recipe, nil).
 		DockerfileCommands(pl.packages, nil)
 
-	progress("modal: building the image (cached after the first time) and starting the sandbox")
+	progress(core.Note("modal: building the image (cached after the first time) and starting the sandbox"))
 	sb, err := mc.Sandboxes.Create(ctx, app, image, &modalsdk.SandboxCreateParams{
 		GPU:            pl.gpu,
 		CPU:            req.Spec.CPUs,
@@ -78,7 +78,7 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 		return nil, modalError("tag sandbox "+sb.SandboxID, err)
 	}
 	p.logger.InfoContext(ctx, "modal sandbox created", "sandbox_id", sb.SandboxID, "session", req.SessionID, "gpu", pl.gpu)
-	progress("modal: sandbox " + sb.SandboxID + " started; waiting for the Jupyter tunnel")
+	progress(core.Note("modal: sandbox %s started; waiting for the Jupyter tunnel", sb.SandboxID))
 	url, err := waitForTunnel(ctx, sb)
 	if err == nil {
 		err = waitForJupyter(ctx, sb, url, req.JupyterToken)

@@ -2,7 +2,6 @@ package modal
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -52,7 +51,7 @@ os.sync()
 
 // modelVolumes returns each model's volume, read-only, by mount path, after
 // making sure the weights are in it.
-func (p *Provider) modelVolumes(ctx context.Context, mc *modalsdk.Client, app *modalsdk.App, req *core.CreateRequest, models []modelMount, progress func(string)) (map[string]*modalsdk.Volume, error) {
+func (p *Provider) modelVolumes(ctx context.Context, mc *modalsdk.Client, app *modalsdk.App, req *core.CreateRequest, models []modelMount, progress func(core.Progress)) (map[string]*modalsdk.Volume, error) {
 	if len(models) == 0 {
 		return nil, nil
 	}
@@ -66,7 +65,7 @@ func (p *Provider) modelVolumes(ctx context.Context, mc *modalsdk.Client, app *m
 		writable[m.path] = v
 		readOnly[m.path] = v.ReadOnly()
 	}
-	progress(fmt.Sprintf("modal: checking %d model volume(s); weights not there yet are downloaded inside Modal", len(models)))
+	progress(core.Note("modal: checking %d model volume(s); weights not there yet are downloaded inside Modal", len(models)))
 	if err := p.downloadModels(ctx, mc, app, req, models, writable); err != nil {
 		return nil, err
 	}
