@@ -148,7 +148,7 @@ func TestNotebookSessionLifecycle(t *testing.T) {
 
 			var ls []map[string]any
 			json.Unmarshal([]byte(c.ok("--json", "ls").stdout), &ls)
-			if len(ls) != 1 || ls[0]["id"] != u.SessionID || ls[0]["status"] != "running" {
+			if len(ls) != 1 || ls[0]["session_id"] != u.SessionID || ls[0]["status"] != "running" {
 				t.Fatalf("ls --json: %v", ls)
 			}
 
@@ -250,7 +250,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown gpu", []string{"up", "--gpu", "Z80"}, 2, "unknown GPU kind"},
 		{"gpu the host lacks", []string{"up", "--python", py, "--gpu", "H100"}, 2, "H100"},
 		{"unknown session", []string{"exec", "nosuch", "1"}, 1, `no session "nosuch"`},
-		{"exec usage", []string{"exec", "onlyone"}, 2, "SESSION_ID CODE"},
+		{"exec usage", []string{"exec", "a", "b", "c"}, 2, "[SESSION] CODE"},
+		{"exec with no session", []string{"exec", "1"}, 1, "no session is running"},
 		{"python without jupyter", []string{"up", "--python", filepath.Join(noJupyter, "bin", "python3")}, 2, "jupyter"},
 		{"not a plugin", []string{"--plugin-dir", bogusDir, "--provider", "bogus", "up"}, 1, "sena-provider-bogus"},
 		{"image on local", []string{"up", "--image", "x"}, 2, "--image"},

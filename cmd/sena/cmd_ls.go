@@ -17,7 +17,7 @@ var lsCommand = &cli.Command{
 	Name:  "ls",
 	Usage: "list sessions with their live state, and any sandbox of this state dir that no session owns",
 	UsageText: "sena ls [--wide]\n\n" +
-		"STATE is running, stopped, starting, abandoned (its up was killed: sena gc removes it),\n" +
+		"STATUS is running, stopped, starting, abandoned (its up was killed: sena gc removes it),\n" +
 		"unknown (the backend did not answer) or orphan (a sandbox with no session: sena gc).",
 	Flags: []cli.Flag{
 		&cli.BoolFlag{Name: "wide", Aliases: []string{"w"}, Usage: "add each session's Jupyter URL (token included) and notebook"},
@@ -53,7 +53,7 @@ const lsWidth = 100
 // printLs writes the table: ID, STATE, PROVIDER, GPU, AGE, then as many
 // MODELS as fit in lsWidth; with wide, also the URL and notebook.
 func printLs(c *cli.Context, rows []lsRow, wide bool) error {
-	head := []string{"ID", "STATE", "PROVIDER", "GPU", "AGE", "MODELS"}
+	head := []string{"SESSION", "STATUS", "PROVIDER", "GPU", "AGE", "MODELS"}
 	if wide {
 		head = append(head, "JUPYTER", "NOTEBOOK")
 	}
@@ -67,7 +67,7 @@ func printLs(c *cli.Context, rows []lsRow, wide bool) error {
 		if !r.CreatedAt.IsZero() {
 			age = humanize.Age(time.Since(r.CreatedAt))
 		}
-		line := []string{r.ID, r.State, r.Provider, gpu, age, strings.Join(r.Models, ",")}
+		line := []string{r.ID, r.Status, r.Provider, gpu, age, strings.Join(r.Models, ",")}
 		if wide {
 			line = append(line, dash(r.JupyterURL), dash(r.NotebookPath))
 		}
@@ -136,9 +136,10 @@ func dash(s string) string {
 
 // lsRow is one entry of `sena ls --json` (docs/schemas/ls.schema.json).
 type lsRow struct {
-	ID string `json:"id"`
-	// State is the live status, or starting, abandoned, orphan.
-	State        string    `json:"state"`
+	ID string `json:"session_id"`
+	// Status is the live status (running, stopped, unknown), or starting,
+	// abandoned (its up was killed), orphan (a sandbox with no session).
+	Status       string    `json:"status"`
 	Provider     string    `json:"provider"`
 	Mode         core.Mode `json:"mode"`
 	GPU          string    `json:"gpu"`
@@ -152,7 +153,7 @@ type lsRow struct {
 
 func (e *env) lsRow(s session.SessionStatus) lsRow {
 	r := lsRow{
-		ID: s.ID, Provider: s.Provider, State: string(s.Status), Mode: s.Mode, GPU: s.Config.GPU,
+		ID: s.ID, Provider: s.Provider, Status: string(s.Status), Mode: s.Mode, GPU: s.Config.GPU,
 		CreatedAt: s.CreatedAt, Orphan: s.Orphan, Models: []string{},
 	}
 	for _, m := range s.Models {
@@ -170,13 +171,13 @@ func (e *env) lsRow(s session.SessionStatus) lsRow {
 		}
 	}
 	if s.Orphan {
-		r.State = "orphan"
+		r.Status = "orphan"
 		return r
 	}
 	if s.State == session.StateStarting {
-		r.State = "starting"
+		r.Status = "starting"
 		if s.Abandoned() {
-			r.State = "abandoned"
+			r.Status = "abandoned"
 		}
 	}
 	r.JupyterURL, _ = e.manager.JupyterURL(s.Record)
