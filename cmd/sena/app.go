@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/sena-labs/sena/core/session"
 	"github.com/sena-labs/sena/hub"
@@ -28,6 +30,7 @@ func newApp() *cli.App {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document on stdout (schemas in docs/schemas/); progress stays on stderr as plain lines"},
 			&cli.BoolFlag{Name: "no-color", Usage: "no colours (also when NO_COLOR is set)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log debugging detail to stderr"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "check the command line and say what would run, without running it (up: print the resolved config)"},
 		},
 		Commands: []*cli.Command{
 			quickstartCommand, upCommand, execCommand, lsCommand, urlCommand, connectCommand,
@@ -46,6 +49,36 @@ func newApp() *cli.App {
 	return app
 }
 
+// errDryRun ends a --dry-run after its report (exit 0).
+var errDryRun = errors.New("dry run")
+
+// dryRun is every command's Before: with --dry-run it reports what the
+// command line asks and stops there. For up that is the config it would
+// bring up, checked as far as it can be without the provider.
+func dryRun(c *cli.Context) error {
+	if !c.Bool("dry-run") || c.Command.Name == completeCommand.Name {
+		return nil
+	}
+	if c.Command.Name == "up" {
+		cfg, err := upConfig(c)
+		if err != nil {
+			return err
+		}
+		if err := cfg.Normalize(); err != nil {
+			return err
+		}
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
+		if err := writeJSON(c, cfg); err != nil {
+			return err
+		}
+		return errDryRun
+	}
+	fmt.Fprintf(c.App.ErrWriter, "sena: dry run: %s %s\n", c.Command.FullName(), strings.Join(c.Args().Slice(), " "))
+	return errDryRun
+}
+
 // onUsageError turns v2's flag parsing errors (a missing or malformed value)
 // into usage errors (exit 2) instead of printing help on stdout.
 func onUsageError(c *cli.Context, err error, _ bool) error {
@@ -58,6 +91,7 @@ func onUsageError(c *cli.Context, err error, _ bool) error {
 
 func setUsageErrors(c *cli.Command) {
 	c.OnUsageError = onUsageError
+	c.Before = dryRun
 	for _, s := range c.Subcommands {
 		setUsageErrors(s)
 	}

@@ -122,6 +122,11 @@ func normalize(app *cli.App, args []string) ([]string, error) {
 		flags[len(flags)-1] = append(flags[len(flags)-1], "--help")
 		rest = nil
 	}
+	for _, f := range flags {
+		if slices.ContainsFunc(f, func(a string) bool { return a == "--help" || a == "-h" }) {
+			rest = nil // v2 would read an argument as a help topic
+		}
+	}
 	out = append(out, pending...)
 	for i, c := range path {
 		out = append(out, c.Name)

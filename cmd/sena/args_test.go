@@ -28,7 +28,7 @@ func TestNormalize(t *testing.T) {
 		{[]string{"sena", "ls", "--provider=docker"}, []string{"sena", "--provider=docker", "ls"}},
 		// help anywhere
 		{[]string{"sena", "up", "--help"}, []string{"sena", "up", "--help"}},
-		{[]string{"sena", "exec", "ID", "code", "-h"}, []string{"sena", "exec", "-h", "ID", "code"}},
+		{[]string{"sena", "exec", "ID", "code", "-h"}, []string{"sena", "exec", "-h"}},
 		{[]string{"sena", "mcp", "config", "--help"}, []string{"sena", "mcp", "config", "--help"}},
 		{[]string{"sena", "help", "up"}, []string{"sena", "up", "--help"}},
 		{[]string{"sena", "help", "mcp", "config"}, []string{"sena", "mcp", "config", "--help"}},

@@ -57,6 +57,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		norm = args
 	}
 	endProgress()
+	if errors.Is(err, errDryRun) {
+		return exitOK
+	}
 	code := exitCode(err)
 	if s, ok := got.Load().(os.Signal); ok && err != nil {
 		code = exitInterrupt
