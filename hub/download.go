@@ -106,14 +106,16 @@ func (c *Client) Download(ctx context.Context, repo, revision string, opts *Down
 	}
 
 	jobs := make([]job, len(names))
+	first := make([]Progress, len(names))
 	for i, n := range names {
 		jobs[i] = job{repo: repo, commit: commit, name: n, file: tree[n], storage: storage}
 		present := int64(0)
 		if blobPresent(filepath.Join(storage, "blobs", tree[n].etag()), tree[n].Size) {
 			present = tree[n].Size
 		}
-		rep.report(Progress{Repo: repo, File: n, Bytes: present, Total: tree[n].Size})
+		first[i] = Progress{Repo: repo, File: n, Bytes: present, Total: tree[n].Size}
 	}
+	rep.start(first)
 	got, err := c.fetchAll(ctx, jobs, rep)
 	if err != nil {
 		return nil, err

@@ -32,6 +32,14 @@ type reporter struct {
 
 func (r *reporter) report(p Progress) { r.send(p, true) }
 
+// start reports every file's state before the transfers, and the step's
+// total once, with all of them counted.
+func (r *reporter) start(files []Progress) {
+	for i, p := range files {
+		r.send(p, i == len(files)-1)
+	}
+}
+
 // reportCached tells only the per-file callback: a cached snapshot's one
 // step report is finish's "cached".
 func (r *reporter) reportCached(p Progress) { r.send(p, false) }

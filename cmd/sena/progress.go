@@ -36,10 +36,12 @@ type printer struct {
 	width func() int
 	now   func() time.Time
 
-	steps  map[string]*stepState
-	cur    *stepState // the step on the terminal line, if one is drawn
-	drawn  int        // width of what is on the terminal line
-	frames int        // spinner position
+	steps   map[string]*stepState
+	cur     *stepState // the step on the terminal line, if one is drawn
+	last    *stepState // the step reported last (plain mode)
+	drawn   int        // width of what is on the terminal line
+	frames  int        // spinner position
+	ticking bool
 }
 
 type stepState struct {
@@ -86,6 +88,7 @@ func endProgress() {
 	if active != nil {
 		active.mu.Lock()
 		active.clear()
+		active.cur, active.last = nil, nil // the ticker draws no more
 		active.mu.Unlock()
 	}
 }
@@ -129,6 +132,8 @@ func (p *printer) update(u core.Progress) {
 	}
 	st.last = u
 	st.finished = u.Finished
+	p.last = st
+	p.tick()
 	if !p.tty {
 		if isNew || u.Finished || now.Sub(st.lastDraw) >= plainEvery {
 			st.lastDraw = now
@@ -149,6 +154,36 @@ func (p *printer) update(u core.Progress) {
 		fmt.Fprint(p.w, "\n")
 		p.cur, p.drawn = nil, 0
 	}
+}
+
+// tick keeps a running step visible while its tool prints nothing (pip
+// resolving, a big wheel, a slow tunnel): the terminal line's spinner and
+// clock move every redrawEvery, and plain output says where it is every
+// plainEvery. It starts with the first step and lasts as long as the process.
+func (p *printer) tick() {
+	if p.ticking {
+		return
+	}
+	p.ticking = true
+	every := plainEvery
+	if p.tty {
+		every = redrawEvery
+	}
+	go func() {
+		for range time.Tick(every) {
+			p.mu.Lock()
+			now := p.now()
+			switch {
+			case p.tty && p.cur != nil && !p.cur.finished && now.Sub(p.cur.lastDraw) >= redrawEvery:
+				p.cur.lastDraw = now
+				p.draw(p.line(p.cur, now, true))
+			case !p.tty && p.last != nil && !p.last.finished && now.Sub(p.last.lastDraw) >= plainEvery:
+				p.last.lastDraw = now
+				fmt.Fprintf(p.w, "sena: %s\n", p.line(p.last, now, false))
+			}
+			p.mu.Unlock()
+		}
+	}()
 }
 
 // finishLine ends the terminal line with the current step's state.
@@ -209,37 +244,32 @@ var spinner = []string{"|", "/", "-", `\`}
 //	model org/m [########............]  41% 1.2 GB / 2.9 GB 31.0 MB/s ETA 0:54 · model.safetensors
 //	python environment | 12 packages 0:23 · downloading torch-2.5.1-...whl (906.4 MB)
 //
-// live is for the terminal line: with the bar or spinner.
+// live is for the terminal line: with the bar or spinner, and fitted to
+// the terminal's width by dropping, in this order, the detail, most of the
+// bar, and the end of the step's name; the numbers stay.
 func (p *printer) line(st *stepState, now time.Time, live bool) string {
 	u := st.last
 	elapsed := now.Sub(st.start)
-	var b strings.Builder
-	b.WriteString(u.Step)
-	if live && !u.Finished {
-		b.WriteString(" ")
-	} else {
-		b.WriteString(": ")
-	}
+	name, bar, stats := u.Step, "", ""
 	switch {
 	case u.Finished:
-		b.WriteString(u.Message)
+		stats = u.Message
 		if u.Total > 0 && u.Unit == core.UnitBytes {
-			fmt.Fprintf(&b, " (%s", humanize.Bytes(u.Total))
+			stats += " (" + humanize.Bytes(u.Total)
 			if elapsed >= time.Second {
-				fmt.Fprintf(&b, " in %s", humanize.Clock(elapsed))
+				stats += " in " + humanize.Clock(elapsed)
 			}
-			b.WriteString(")")
+			stats += ")"
 		} else if elapsed >= time.Second {
-			fmt.Fprintf(&b, " (%s)", humanize.Clock(elapsed))
+			stats += " (" + humanize.Clock(elapsed) + ")"
 		}
-		return b.String()
+		return name + ": " + stats
 	case u.Total > 0:
 		frac := min(float64(u.Done)/float64(u.Total), 1)
 		if live {
-			const width = 20
-			full := int(frac * width)
-			fmt.Fprintf(&b, "[%s%s] ", strings.Repeat("#", full), strings.Repeat(".", width-full))
+			bar = "bar" // drawn below, to the width there is room for
 		}
+		var b strings.Builder
 		fmt.Fprintf(&b, "%3.0f%% ", frac*100)
 		rate := float64(u.Done-st.firstDone) / max(elapsed.Seconds(), 1e-3)
 		if u.Unit == core.UnitBytes {
@@ -254,7 +284,12 @@ func (p *printer) line(st *stepState, now time.Time, live bool) string {
 			eta := time.Duration(float64(u.Total-u.Done) / rate * float64(time.Second))
 			fmt.Fprintf(&b, " ETA %s", humanize.Clock(eta))
 		}
+		stats = b.String()
+		if bar != "" {
+			return p.fit(name, func(width int) string { return drawBar(frac, width) }, stats, u.Message)
+		}
 	default:
+		var b strings.Builder
 		if live {
 			p.frames++
 			b.WriteString(spinner[p.frames%len(spinner)] + " ")
@@ -267,11 +302,57 @@ func (p *printer) line(st *stepState, now time.Time, live bool) string {
 			}
 		}
 		b.WriteString(humanize.Clock(elapsed))
+		stats = b.String()
+		if live {
+			return p.fit(name, nil, stats, u.Message)
+		}
 	}
+	s := name + ": " + stats
 	if u.Message != "" {
-		b.WriteString(" · " + u.Message)
+		s += " · " + u.Message
 	}
-	return b.String()
+	return s
+}
+
+// fit lays out a terminal line: NAME [BAR] STATS · DETAIL, within the
+// terminal's width.
+func (p *printer) fit(name string, bar func(width int) string, stats, detail string) string {
+	width := p.width() - 1 // the last column would wrap on some terminals
+	barW := 0
+	if bar != nil {
+		barW = 20
+	}
+	layout := func(name string, barW int, detail string) string {
+		s := name + " "
+		if bar != nil {
+			s += "[" + bar(barW) + "] "
+		}
+		s += stats
+		if detail != "" {
+			s += " · " + detail
+		}
+		return s
+	}
+	n := utf8.RuneCountInString
+	if s := layout(name, barW, detail); n(s) <= width {
+		return s
+	}
+	if room := width - n(layout(name, barW, "")) - 3; room >= 8 { // the detail, cut
+		return layout(name, barW, truncate(detail, room))
+	}
+	for barW > 8 && n(layout(name, barW, "")) > width {
+		barW--
+	}
+	if s := layout(name, barW, ""); n(s) <= width {
+		return s
+	}
+	room := width - n(layout("", barW, ""))
+	return truncate(layout(truncate(name, max(room, 4)), barW, ""), width)
+}
+
+func drawBar(frac float64, width int) string {
+	full := int(frac * float64(width))
+	return strings.Repeat("#", full) + strings.Repeat(".", width-full)
 }
 
 func truncate(s string, n int) string {
