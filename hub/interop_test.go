@@ -2,8 +2,8 @@ package hub
 
 import (
 	"context"
-	"maps"
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
