@@ -152,6 +152,12 @@ func TestNotebookSessionLifecycle(t *testing.T) {
 				t.Fatalf("ls --json: %v", ls)
 			}
 
+			// Piped, `sena notebook ID` writes the notebook to stdout.
+			piped := c.ok("notebook", u.SessionID[:5])
+			pipedFile := filepath.Join(t.TempDir(), "piped.ipynb")
+			os.WriteFile(pipedFile, []byte(piped.stdout), 0o644)
+			nbtest.Validate(t, pipedFile)
+
 			out := filepath.Join(t.TempDir(), "out.ipynb")
 			c.ok("notebook", "-o", out, u.SessionID)
 			nbtest.Validate(t, out)
@@ -183,6 +189,40 @@ func TestNotebookSessionLifecycle(t *testing.T) {
 
 // TestConcurrentExecsQueue runs several sena processes at once on one
 // session: every cell lands, in one valid notebook.
+// TestConnectSharesTheKernel: the connection file `sena connect` prints
+// lets jupyter_client (what `jupyter console --existing` uses) run code in
+// the same kernel, with the state `sena exec` left there.
+func TestConnectSharesTheKernel(t *testing.T) {
+	py := jupytertest.Interpreters(t)[0].Path
+	c := newCLI(t)
+	u := c.up("--python", py)
+	c.ok("exec", u.SessionID, "shared = 'set by sena exec'")
+	var conn struct {
+		ConnectionFile string `json:"connection_file"`
+		Token          string `json:"token"`
+		ServerURL      string `json:"server_url"`
+	}
+	if err := json.Unmarshal([]byte(c.ok("--json", "connect", u.SessionID[:6]).stdout), &conn); err != nil || conn.ConnectionFile == "" {
+		t.Fatalf("connect: %+v %v", conn, err)
+	}
+	if !strings.Contains(c.ok("connect").stdout, "jupyter console --existing "+conn.ConnectionFile) {
+		t.Error("connect does not say how to use the connection file with jupyter console")
+	}
+	code := `import sys
+from jupyter_client import BlockingKernelClient
+kc = BlockingKernelClient(connection_file=sys.argv[1])
+kc.load_connection_file()
+kc.start_channels()
+kc.wait_for_ready(timeout=30)
+out = []
+kc.execute_interactive("print(shared)", output_hook=lambda m: out.append(m["content"].get("text", "")), timeout=30)
+print("".join(out), end="")`
+	got, err := exec.Command(py, "-c", code, conn.ConnectionFile).CombinedOutput()
+	if err != nil || string(got) != "set by sena exec\n" {
+		t.Fatalf("jupyter_client on the connection file: %q %v", got, err)
+	}
+}
+
 func TestConcurrentExecsQueue(t *testing.T) {
 	c := newCLI(t)
 	u := c.up("--python", jupytertest.Interpreters(t)[0].Path)
