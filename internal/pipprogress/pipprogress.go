@@ -29,10 +29,10 @@ type Tracker struct {
 
 var (
 	collecting  = regexp.MustCompile(`^(?:Collecting|Processing|Requirement already satisfied:)\s+(\S+)`)
+	// pip's "Downloading x.whl (12.3 MB)" and uv's "Downloading torch (200.0MiB)"
 	downloading = regexp.MustCompile(`^(?:Downloading|Using cached)\s+(\S+)(?:\s+\(([0-9.]+)\s*([kMGT]?i?B)\))?`)
 	installing  = regexp.MustCompile(`^Installing collected packages:\s+(.*)$`)
 	uvCount     = regexp.MustCompile(`^(Resolved|Prepared|Installed|Audited) (\d+) packages?`)
-	uvDownload  = regexp.MustCompile(`^Downloading (\S+) \(([0-9.]+)\s*([kMGT]?i?B)\)`)
 	building    = regexp.MustCompile(`^Building wheels? for (?:collected packages: )?(\S+)`)
 )
 
@@ -56,10 +56,6 @@ func (t *Tracker) Line(line string) {
 			t.packages, t.total = n, n
 			t.report(strings.ToLower(m[1]) + " " + plural(n, "package"))
 		}
-	case uvDownload.MatchString(line):
-		m := uvDownload.FindStringSubmatch(line)
-		t.announced += parseSize(m[2], m[3])
-		t.report(fmt.Sprintf("downloading %s (%s %s)", m[1], m[2], m[3]))
 	case collecting.MatchString(line):
 		t.packages++
 		t.report("collecting " + shortName(collecting.FindStringSubmatch(line)[1]))
