@@ -28,7 +28,7 @@ type Tracker struct {
 }
 
 var (
-	collecting  = regexp.MustCompile(`^(?:Collecting|Processing|Requirement already satisfied:)\s+(\S+)`)
+	collecting = regexp.MustCompile(`^(?:Collecting|Processing|Requirement already satisfied:)\s+(\S+)`)
 	// pip's "Downloading x.whl (12.3 MB)" and uv's "Downloading torch (200.0MiB)"
 	downloading = regexp.MustCompile(`^(?:Downloading|Using cached)\s+(\S+)(?:\s+\(([0-9.]+)\s*([kMGT]?i?B)\))?`)
 	installing  = regexp.MustCompile(`^Installing collected packages:\s+(.*)$`)
