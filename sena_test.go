@@ -114,3 +114,19 @@ func TestClientsShareSessions(t *testing.T) {
 		t.Fatalf("sessions left after Down: %v %v", recs, err)
 	}
 }
+
+// TestReadmeShowsTheExample: the README's Go snippet is Example, verbatim.
+func TestReadmeShowsTheExample(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("example_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example := string(src[strings.Index(string(src), "func Example() {"):])
+	if !strings.Contains(string(readme), "```go\n"+strings.TrimRight(example, "\n")+"\n```") {
+		t.Error("README.md's Go library snippet is not example_test.go's Example: copy it over")
+	}
+}

@@ -151,6 +151,18 @@ func TestNotebookSessionLifecycle(t *testing.T) {
 			if len(ls) != 1 || ls[0]["session_id"] != u.SessionID || ls[0]["status"] != "running" {
 				t.Fatalf("ls --json: %v", ls)
 			}
+			table := c.ok("ls").stdout
+			for _, line := range strings.Split(strings.TrimSpace(table), "\n") {
+				if len(line) > 100 {
+					t.Errorf("ls line of %d characters: %q", len(line), line)
+				}
+			}
+			if f := strings.Fields(table); len(f) < 6 || strings.Join(f[:6], " ") != "SESSION STATUS PROVIDER GPU AGE MODELS" || !strings.Contains(table, u.SessionID+"  running  local") {
+				t.Errorf("ls table:\n%s", table)
+			}
+			if wide := c.ok("ls", "--wide").stdout; !strings.Contains(wide, u.JupyterURL) || strings.Contains(table, "token=") {
+				t.Errorf("the URL belongs in ls --wide only:\n%s\n%s", table, wide)
+			}
 
 			// Piped, `sena notebook ID` writes the notebook to stdout.
 			piped := c.ok("notebook", u.SessionID[:5])

@@ -40,10 +40,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	go func() {
-		if s, ok := <-sigs; ok {
-			got.Store(s)
-			cancel()
-		}
+		s := <-sigs
+		got.Store(s)
+		cancel()
+		<-sigs // a second Ctrl-C does not wait for the teardown
+		endProgress()
+		fmt.Fprintln(stderr, "sena: interrupted again: exiting before cleanup finished (`sena gc` removes what is left)")
+		os.Exit(exitInterrupt)
 	}()
 
 	app := newApp()
