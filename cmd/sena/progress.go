@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/mattn/go-isatty"
 	"github.com/sena-labs/sena/core"
 	"github.com/sena-labs/sena/internal/humanize"
 	"github.com/urfave/cli/v2"
@@ -369,11 +370,9 @@ func useColor(c *cli.Context, f *os.File) bool {
 	return !c.Bool("no-color") && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb" && isTerminal(f)
 }
 
+// isTerminal: w is a terminal (not a pipe, a file, or /dev/null, which is a
+// character device too).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	return ok && isatty.IsTerminal(f.Fd())
 }
