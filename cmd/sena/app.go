@@ -39,7 +39,6 @@ func newApp() *cli.App {
 		},
 		// A list flag's value is one item: pip requirements hold commas.
 		DisableSliceFlagSeparator: true,
-		HideHelpCommand:           false,
 		ExitErrHandler:            func(*cli.Context, error) {}, // main prints and exits
 		OnUsageError:              onUsageError,
 	}

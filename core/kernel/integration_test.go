@@ -333,9 +333,16 @@ func testOutputs(t *testing.T, srv *kernel.Server, wantProto string) {
 	})
 	t.Run("ClearOutput", func(t *testing.T) {
 		res, evs := run(t, k, "from IPython.display import clear_output\nprint('a')\nclear_output(wait=True)\nprint('b')")
-		got := strings.Join(types(evs), ",")
-		if got != "execute_input,stream,clear_output,stream" {
-			t.Errorf("events %s, result %+v", got, res)
+		// ipykernel may flush one print as several stream messages: what
+		// counts is the order of streams and the clear.
+		var kinds []string
+		for _, ty := range types(evs) {
+			if ty != "stream" || len(kinds) == 0 || kinds[len(kinds)-1] != "stream" {
+				kinds = append(kinds, ty)
+			}
+		}
+		if got := strings.Join(kinds, ","); got != "execute_input,stream,clear_output,stream" {
+			t.Errorf("events %s, result %+v", strings.Join(types(evs), ","), res)
 		}
 	})
 	t.Run("InputRefused", func(t *testing.T) {

@@ -39,7 +39,7 @@ func (m *Manager) prepareModels(ctx context.Context, cfg *core.SandboxConfig, in
 	if caps.Honours(core.FieldModels) { // the provider fetches them (checkModelRoute)
 		var out []Model
 		for _, mc := range cfg.Models {
-			out = append(out, Model{Name: mc.Name, Revision: mc.Revision, EnvVar: core.ModelEnvVar(mc.Name)})
+			out = append(out, Model{Name: mc.Name, Revision: mc.Revision, EnvVar: mc.EnvVar})
 		}
 		return out, make([]modelPath, len(out)), nil
 	}
@@ -88,7 +88,7 @@ func (m *Manager) prepareModels(ctx context.Context, cfg *core.SandboxConfig, in
 		if spec.Env == nil {
 			spec.Env = map[string]string{}
 		}
-		v := core.ModelEnvVar(mc.Name)
+		v := mc.EnvVar
 		spec.Env[v] = p
 		out = append(out, Model{Name: mc.Name, Revision: mc.Revision, Commit: commit, EnvVar: v, Path: p})
 	}

@@ -20,6 +20,11 @@ const cleanupTimeout = 30 * time.Second
 // Create starts a container running jupyter_server and returns once GET /api
 // answers through the published port. On any error the container is removed.
 func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.CreateResponse, error) {
+	// Core checked the spec against Info; a caller that did not gets the
+	// same refusal rather than a sandbox without what it asked for.
+	if err := capabilities.CheckSpec(Name, &req.Spec); err != nil {
+		return nil, err
+	}
 	if err := validate(req); err != nil {
 		return nil, err
 	}

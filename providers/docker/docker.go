@@ -69,16 +69,20 @@ func New(logger *slog.Logger) (core.Provider, error) {
 // one the host has is checked at Create, inside the container.
 func (p *Provider) Info(context.Context) (*core.ProviderInfo, error) {
 	return &core.ProviderInfo{
-		Name:        Name,
-		Version:     version,
-		Description: fmt.Sprintf("local Docker containers (engine at %s); GPUs through the NVIDIA Container Toolkit", p.docker.DaemonHost()),
-		Capabilities: core.Capabilities{
-			Fields: []core.Field{
-				core.FieldPythonPackages, core.FieldSystemPackages, core.FieldCPUs, core.FieldMemory,
-				core.FieldTimeout, core.FieldIdleTimeout, core.FieldImage, core.FieldMounts, core.FieldFiles,
-			},
-			GPUKinds: core.KnownGPUKinds,
-			MaxGPUs:  maxGPUs,
-		},
+		Name:         Name,
+		Version:      version,
+		Description:  fmt.Sprintf("local Docker containers (engine at %s); GPUs through the NVIDIA Container Toolkit", p.docker.DaemonHost()),
+		Capabilities: capabilities,
 	}, nil
+}
+
+// capabilities are what Create honours. The GPU kinds are every kind Sena
+// knows: which one the host has is checked at Create, inside the container.
+var capabilities = core.Capabilities{
+	Fields: []core.Field{
+		core.FieldPythonPackages, core.FieldSystemPackages, core.FieldCPUs, core.FieldMemory,
+		core.FieldTimeout, core.FieldIdleTimeout, core.FieldImage, core.FieldMounts, core.FieldFiles,
+	},
+	GPUKinds: core.KnownGPUKinds,
+	MaxGPUs:  maxGPUs,
 }

@@ -43,16 +43,19 @@ func New(logger *slog.Logger) (core.Provider, error) {
 	return &Provider{logger: logger}, nil
 }
 
+// capabilities are what Create honours; Info adds the host's GPUs.
+var capabilities = core.Capabilities{
+	Fields: []core.Field{
+		core.FieldPythonPackages, core.FieldCPUs, core.FieldTimeout, core.FieldIdleTimeout,
+		core.FieldMounts, core.FieldFiles,
+	},
+	SharesHostFS:  true,
+	OptionsSchema: optionsSchema,
+}
+
 // Info reports the host's GPU kinds (running nvidia-smi only when present).
 func (p *Provider) Info(ctx context.Context) (*core.ProviderInfo, error) {
-	caps := core.Capabilities{
-		Fields: []core.Field{
-			core.FieldPythonPackages, core.FieldCPUs, core.FieldTimeout, core.FieldIdleTimeout,
-			core.FieldMounts, core.FieldFiles,
-		},
-		SharesHostFS:  true,
-		OptionsSchema: optionsSchema,
-	}
+	caps := capabilities
 	if _, ok := nvidiaSMI(); ok {
 		if gpus, err := queryGPUs(ctx); err == nil {
 			caps.GPUKinds, caps.MaxGPUs = hostKinds(gpus), len(gpus)
@@ -73,6 +76,14 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 	spec := &req.Spec
 	var opts options
 	if err := core.DecodeOptions(spec.Options, &opts); err != nil {
+		return nil, err
+	}
+	// Core checked the spec against Info; a caller that did not gets the
+	// same refusal rather than a sandbox without what it asked for. GPUs are
+	// checked against the host's below, with the host's GPUs named.
+	noGPU := *spec
+	noGPU.GPU = core.GPU{}
+	if err := capabilities.CheckSpec(Name, &noGPU); err != nil {
 		return nil, err
 	}
 	if err := checkRequest(req); err != nil {

@@ -3,18 +3,13 @@
 package modal
 
 import (
-	"context"
 	"log/slog"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/sena-labs/sena/core"
 	"github.com/sena-labs/sena/core/kernel/jupytertest"
-	"github.com/sena-labs/sena/core/providertest"
-	"github.com/sena-labs/sena/plugin"
-	"github.com/sena-labs/sena/plugin/plugintest"
 	"github.com/sena-labs/sena/providers/modal/internal/fakemodal"
+	"github.com/sena-labs/sena/providertest"
 )
 
 // The conformance suite every provider passes, with the real modal-go
@@ -34,41 +29,28 @@ func newConformanceProvider(t *testing.T) core.Provider {
 	return p
 }
 
-func TestConformanceInProcess(t *testing.T) {
+// TestConformance runs the suite in process, over gRPC, and through the
+// sena-provider-modal binary, which reaches the fake through the variables
+// it is passed (plugins get no credentials unless named); SSL_CERT_FILE
+// reaches every plugin. The fake runs no images, so what only an image
+// build or Modal's scheduler can show is checked on the requests instead.
+func TestConformance(t *testing.T) {
 	startLocalModal(t)
-	providertest.Run(t, providertest.Options{New: newConformanceProvider})
-}
-
-func TestConformanceThroughGRPC(t *testing.T) {
-	startLocalModal(t)
-	providertest.Run(t, providertest.Options{
-		New: func(t *testing.T) core.Provider { return plugintest.Serve(t, newConformanceProvider(t)) },
-	})
-}
-
-// TestConformanceAsPluginBinary builds sena-provider-modal and runs the
-// suite through it; the plugin reaches the fake through the variables it is
-// passed (plugins get no credentials unless named): MODAL_SERVER_URL and the
-// token; SSL_CERT_FILE reaches every plugin.
-func TestConformanceAsPluginBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the plugin binary")
-	}
-	bin := filepath.Join(t.TempDir(), "sena-provider-modal")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/sena-provider-modal").CombinedOutput(); err != nil {
-		t.Fatalf("build plugin: %v\n%s", err, out)
-	}
-	startLocalModal(t)
-	providertest.Run(t, providertest.Options{
-		New: func(t *testing.T) core.Provider {
-			c, err := plugin.Launch(context.Background(), bin, &plugin.LaunchOptions{
-				PassEnv: []string{"MODAL_SERVER_URL", "MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", "MODAL_CONFIG_PATH"},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = c.Close() })
-			return c
+	o := providertest.Options{
+		New:     newConformanceProvider,
+		PassEnv: []string{"MODAL_SERVER_URL", "MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", "MODAL_CONFIG_PATH"},
+		Skip: map[core.Field]string{
+			core.FieldPythonPackages: "the fake builds no images; create_test.go checks the pip steps sent to Modal",
+			core.FieldSystemPackages: "the fake builds no images; create_test.go checks the apt steps sent to Modal",
+			core.FieldImage:          "the fake runs no images; create_test.go checks the base image sent to Modal",
+			core.FieldCPUs:           "Modal's scheduler enforces CPUs; create_test.go checks the request",
+			core.FieldMemory:         "Modal's scheduler enforces memory; create_test.go checks the request",
+			core.FieldTimeout:        "Modal enforces the timeout; create_test.go checks the request",
+			core.FieldModels:         "the fake has no Hub to download from; create_test.go checks the download sandbox and volumes",
 		},
-	})
+	}
+	if !testing.Short() {
+		o.PluginMain = "./cmd/sena-provider-modal"
+	}
+	providertest.Run(t, o)
 }

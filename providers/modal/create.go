@@ -23,6 +23,11 @@ const (
 // tunnel, tags it with req.Labels and returns the tunnel URL once Jupyter
 // answers there.
 func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.CreateResponse, error) {
+	// Core checked the spec against Info; a caller that did not gets the
+	// same refusal rather than a sandbox without what it asked for.
+	if err := capabilities.CheckSpec(Name, &req.Spec); err != nil {
+		return nil, err
+	}
 	pl, err := newPlan(p.dockerfile, req)
 	if err != nil {
 		return nil, err

@@ -59,20 +59,23 @@ func newProvider(logger *slog.Logger, dockerfile string) *Provider {
 // Info describes the provider; no network.
 func (p *Provider) Info(context.Context) (*core.ProviderInfo, error) {
 	return &core.ProviderInfo{
-		Name:        Name,
-		Version:     version,
-		Description: "Modal cloud sandboxes with GPUs (T4 to B200), Jupyter over an encrypted tunnel",
-		Capabilities: core.Capabilities{
-			// --image replaces the recipe's base; its steps still run on top.
-			Fields: []core.Field{
-				core.FieldPythonPackages, core.FieldSystemPackages, core.FieldCPUs, core.FieldMemory,
-				core.FieldTimeout, core.FieldIdleTimeout, core.FieldImage, core.FieldFiles, core.FieldModels,
-			},
-			GPUKinds:    append([]string(nil), gpuKinds...),
-			MaxGPUs:     maxGPUs,
-			SecretStore: true,
-		},
+		Name:         Name,
+		Version:      version,
+		Description:  "Modal cloud sandboxes with GPUs (T4 to B200), Jupyter over an encrypted tunnel",
+		Capabilities: capabilities,
 	}, nil
+}
+
+// capabilities are what Create honours. --image replaces the recipe's
+// base; its steps still run on top.
+var capabilities = core.Capabilities{
+	Fields: []core.Field{
+		core.FieldPythonPackages, core.FieldSystemPackages, core.FieldCPUs, core.FieldMemory,
+		core.FieldTimeout, core.FieldIdleTimeout, core.FieldImage, core.FieldFiles, core.FieldModels,
+	},
+	GPUKinds:    gpuKinds,
+	MaxGPUs:     maxGPUs,
+	SecretStore: true,
 }
 
 // Close stops the Modal client's token refresher and closes its

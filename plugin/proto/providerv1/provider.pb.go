@@ -594,9 +594,11 @@ func (x *SandboxSpec) GetOptions() []byte {
 
 // Model is a Hugging Face model the sandbox needs.
 type Model struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Revision      string                 `protobuf:"bytes,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Revision string                 `protobuf:"bytes,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// env_var is the variable that holds the model's path in the sandbox.
+	EnvVar        string `protobuf:"bytes,3,opt,name=env_var,json=envVar,proto3" json:"env_var,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -641,6 +643,13 @@ func (x *Model) GetName() string {
 func (x *Model) GetRevision() string {
 	if x != nil {
 		return x.Revision
+	}
+	return ""
+}
+
+func (x *Model) GetEnvVar() string {
+	if x != nil {
+		return x.EnvVar
 	}
 	return ""
 }
@@ -1500,10 +1509,11 @@ const file_provider_proto_rawDesc = "" +
 	"\n" +
 	"FilesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"7\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"P\n" +
 	"\x05Model\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\tR\brevision\"\xc6\x02\n" +
+	"\brevision\x18\x02 \x01(\tR\brevision\x12\x17\n" +
+	"\aenv_var\x18\x03 \x01(\tR\x06envVar\"\xc6\x02\n" +
 	"\rCreateRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12C\n" +
