@@ -38,8 +38,9 @@ func TestMain(m *testing.M) {
 		os.Setenv(k, v)
 	}
 	code := m.Run()
-	// Examples run after the tests: here is where Example's Down is checked.
-	if left := sessionsLeft(); code == 0 && left != "" {
+	// Examples run after the tests: here is where Example's Down is checked
+	// (and whatever a failed test left is stopped).
+	if left := sessionsLeft(); left != "" {
 		fmt.Fprintf(os.Stderr, "sessions left running after the tests and Example: %s\n", left)
 		code = 1
 	}
