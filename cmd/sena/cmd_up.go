@@ -50,6 +50,8 @@ type upOutput struct {
 	Models       []session.Model `json:"models"`
 	Skills       []session.Skill `json:"skills"`
 	Phases       []session.Phase `json:"phases"`
+	// Environment is what the kernel was checked to run in.
+	Environment *session.Environment `json:"environment,omitempty"`
 }
 
 func newUpOutput(e *env, rec *session.Record) (upOutput, error) {
@@ -61,6 +63,7 @@ func newUpOutput(e *env, rec *session.Record) (upOutput, error) {
 		SessionID: rec.ID, SandboxID: rec.Handle.ID, Provider: rec.Provider, Mode: rec.Mode,
 		JupyterURL: url, NotebookPath: e.manager.Store().NotebookPath(rec.ID), KernelID: rec.KernelID,
 		GPU: rec.Config.GPU, Models: nonNil(rec.Models), Skills: nonNil(rec.Skills), Phases: nonNil(rec.Phases),
+		Environment: rec.Environment,
 	}, nil
 }
 
@@ -99,5 +102,16 @@ func printUpText(c *cli.Context, out upOutput) {
 	for _, s := range out.Skills {
 		fmt.Fprintf(w, "skill     %s: %s\n", s.Name, s.Description)
 	}
+	if env := out.Environment; env != nil {
+		fmt.Fprintf(w, "checked   Python %s, %d packages%s\n", env.Python.Version, len(env.Packages), gpuSummary(env.GPU))
+	}
 	fmt.Fprintf(w, "\nrun code: sena exec %s 'print(1 + 1)'\nstop it:  sena down %s\n", out.SessionID, out.SessionID)
+}
+
+// gpuSummary is ", 2 x NVIDIA H100" for up's output, "" without a GPU.
+func gpuSummary(g session.GPUInfo) string {
+	if g.Count == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d x %s", g.Count, g.Names[0])
 }

@@ -1,13 +1,9 @@
 package main
 
 import (
-	"archive/zip"
 	"bytes"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -22,6 +18,7 @@ import (
 	"github.com/creack/pty"
 	"github.com/sena-labs/sena/core/kernel/jupytertest"
 	"github.com/sena-labs/sena/hub/hubtest"
+	"github.com/sena-labs/sena/internal/wheeltest"
 )
 
 // These tests run sena on a real pseudo-terminal, as in a user's shell,
@@ -259,32 +256,15 @@ var anyEscape = regexp.MustCompile(`\x1b\[[0-?]*[ -/]*[@-~]`)
 
 func stripANSI(s string) string { return anyEscape.ReplaceAllString(s, "") }
 
-// writeWheel writes a minimal real wheel of package name into dir.
+// writeWheel writes a real wheel of package name (module source init) into dir.
 func writeWheel(t *testing.T, dir, name, init string) {
 	t.Helper()
-	f, err := os.Create(filepath.Join(dir, name+"-1.0-py3-none-any.whl"))
+	w := wheeltest.Wheel{Name: name, Version: "1.0", Module: init}
+	data, err := w.Build()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	z := zip.NewWriter(f)
-	var record strings.Builder
-	add := func(file, body string) {
-		w, err := z.Create(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write([]byte(body))
-		sum := sha256.Sum256([]byte(body))
-		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", file, base64.RawURLEncoding.EncodeToString(sum[:]), len(body))
-	}
-	info := name + "-1.0.dist-info/"
-	add(name+"/__init__.py", init)
-	add(info+"METADATA", "Metadata-Version: 2.1\nName: "+name+"\nVersion: 1.0\n")
-	add(info+"WHEEL", "Wheel-Version: 1.0\nGenerator: sena-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-	w, _ := z.Create(info + "RECORD")
-	w.Write([]byte(record.String() + info + "RECORD,,\n"))
-	if err := z.Close(); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, w.Filename()), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -45,6 +45,8 @@ type Params struct {
 	// ReadyTimeout bounds the wait for Jupyter once the sandbox exists;
 	// default 2 minutes.
 	ReadyTimeout time.Duration
+	// Version is Sena's version, recorded in each environment manifest.
+	Version string
 }
 
 // Manager brings sessions up and down and runs code in them.
@@ -56,13 +58,14 @@ type Manager struct {
 	models       ModelFetcher
 	progressFunc func(core.Progress) // nil when nobody listens
 	readyTimeout time.Duration
+	version      string
 }
 
 // NewManager returns a Manager with p's settings and defaults for the rest.
 func NewManager(p Params) *Manager {
 	m := &Manager{
 		store: p.Store, providers: p.Providers, log: p.Logger, skills: p.Skills,
-		models: p.Models, readyTimeout: p.ReadyTimeout,
+		models: p.Models, readyTimeout: p.ReadyTimeout, version: p.Version,
 	}
 	if p.Progress != nil {
 		var mu sync.Mutex // providers may report from several goroutines
@@ -77,6 +80,9 @@ func NewManager(p Params) *Manager {
 	}
 	if m.readyTimeout == 0 {
 		m.readyTimeout = 2 * time.Minute
+	}
+	if m.version == "" {
+		m.version = "dev"
 	}
 	return m
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -32,6 +33,7 @@ func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (*Record, err
 		{"wait for jupyter", u.waitJupyter},
 		{"start kernel", u.startKernel},
 		{"prepare kernel", u.prepareKernel},
+		{"verify environment", u.verifyEnvironment},
 		{"ready", u.ready},
 	}
 	for _, s := range steps {
@@ -61,6 +63,7 @@ type upRun struct {
 	token   string
 	srv     *kernel.Server
 	session *Session
+	image   string
 }
 
 func (u *upRun) mark(phase string) {
@@ -132,7 +135,7 @@ func (u *upRun) create(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	u.rec.Handle, u.rec.Endpoint = resp.Handle, resp.Endpoint
+	u.rec.Handle, u.rec.Endpoint, u.image = resp.Handle, resp.Endpoint, resp.Image
 	u.mark("sandbox_created")
 	return u.m.store.Put(u.rec)
 }
@@ -189,6 +192,26 @@ func (u *upRun) prepareKernel(ctx context.Context) error {
 		return core.Errorf(core.ErrInvalidConfig, "init code raised %s: %s (the notebook %s shows the traceback)", ex.Result.EName, ex.Result.EValue, u.m.store.NotebookPath(u.rec.ID))
 	}
 	return nil
+}
+
+// verifyEnvironment checks inside the kernel that the environment is what
+// was asked, records what was found (the manifest) and writes it into the
+// notebook's metadata, so the notebook says what produced it.
+func (u *upRun) verifyEnvironment(ctx context.Context) error {
+	u.m.progress("checking the environment in the kernel")
+	env, err := verifyEnvironment(ctx, u.session.kernel(), u.cfg, u.rec.Models, u.models, u.m.version)
+	if err != nil {
+		return err
+	}
+	env.Image = u.image
+	u.rec.Environment = env
+	u.mark("environment_checked")
+	nb, err := u.session.loadNotebook()
+	if err != nil {
+		return err
+	}
+	nb.Metadata["sena"] = mustJSON(env)
+	return u.session.save(ctx, nb)
 }
 
 func (u *upRun) ready(context.Context) error {
@@ -265,4 +288,12 @@ func startSession(ctx context.Context, store *Store, srv *kernel.Server, rec *Re
 		return nil, err
 	}
 	return s, nil
+}
+
+func mustJSON(v any) json.RawMessage {
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // plain data types only
+	}
+	return data
 }

@@ -141,6 +141,7 @@ func CreateResponse() *core.CreateResponse {
 	return &core.CreateResponse{
 		Handle:   core.Handle{Provider: "fake", ID: "sb-1", Version: 3, State: []byte{'{', 0x00, 0xfe, '}'}},
 		Endpoint: core.Endpoint{URL: "http://127.0.0.1:41234/", WorkDir: "/workspace"},
+		Image:    "sena/jupyter-cuda@sha256:0123",
 	}
 }
 

@@ -910,9 +910,11 @@ func (x *Progress) GetFinished() bool {
 }
 
 type CreateResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Handle        *Handle                `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
-	Endpoint      *Endpoint              `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Handle   *Handle                `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
+	Endpoint *Endpoint              `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// image names what the sandbox runs, with its digest where known.
+	Image         string `protobuf:"bytes,3,opt,name=image,proto3" json:"image,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -959,6 +961,13 @@ func (x *CreateResponse) GetEndpoint() *Endpoint {
 		return x.Endpoint
 	}
 	return nil
+}
+
+func (x *CreateResponse) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
 }
 
 // Handle identifies a sandbox; state is opaque provider data.
@@ -1535,10 +1544,11 @@ const file_provider_proto_rawDesc = "" +
 	"\x04done\x18\x03 \x01(\x03R\x04done\x12\x14\n" +
 	"\x05total\x18\x04 \x01(\x03R\x05total\x12\x12\n" +
 	"\x04unit\x18\x05 \x01(\tR\x04unit\x12\x1a\n" +
-	"\bfinished\x18\x06 \x01(\bR\bfinished\"z\n" +
+	"\bfinished\x18\x06 \x01(\bR\bfinished\"\x90\x01\n" +
 	"\x0eCreateResponse\x120\n" +
 	"\x06handle\x18\x01 \x01(\v2\x18.sena.provider.v1.HandleR\x06handle\x126\n" +
-	"\bendpoint\x18\x02 \x01(\v2\x1a.sena.provider.v1.EndpointR\bendpoint\"d\n" +
+	"\bendpoint\x18\x02 \x01(\v2\x1a.sena.provider.v1.EndpointR\bendpoint\x12\x14\n" +
+	"\x05image\x18\x03 \x01(\tR\x05image\"d\n" +
 	"\x06Handle\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x14\n" +
