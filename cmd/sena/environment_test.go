@@ -152,3 +152,17 @@ func assertNothingLeft(t *testing.T, c *senaCLI) {
 	}
 	assertNoLocalSandboxes(t, c)
 }
+
+// A local sandbox does not inherit the shell's variables (they hold
+// credentials): only what Python and CUDA need, and what --env and
+// --secret name.
+func TestLocalSandboxEnvironmentIsMinimal(t *testing.T) {
+	py := jupytertest.Interpreters(t)[0].Path
+	c := newCLI(t)
+	c.env = append(c.env, "SENA_TEST_SHELL_TOKEN=hunter2", "SENA_TEST_NAMED=named-value")
+	u := c.up("--python", py, "--secret", "SENA_TEST_NAMED")
+	got := strings.TrimSpace(c.ok("exec", u.SessionID, "import os; print(os.environ.get('SENA_TEST_SHELL_TOKEN'), os.environ.get('SENA_TEST_NAMED'), 'PATH' in os.environ)").stdout)
+	if got != "None named-value True" {
+		t.Fatalf("the kernel's environment: %q; want the shell's variable absent and the secret present", got)
+	}
+}

@@ -200,9 +200,10 @@ func (m *Manager) List(ctx context.Context, providers []string) ([]SessionStatus
 	return out, errs
 }
 
-// Abandoned is true for a session whose `up` died before it was ready.
+// Abandoned is true for a session whose `up` died before it was ready, or
+// failed without confirming that it removed its sandbox.
 func (s SessionStatus) Abandoned() bool {
-	return !s.Orphan && s.State == StateStarting && !ownerAlive(s.UpOwner)
+	return !s.Orphan && (s.State == StateAbandoned || s.State == StateStarting && !ownerAlive(s.UpOwner))
 }
 
 func inspect(ctx context.Context, prov core.Provider, r *Record) core.Status {
@@ -267,6 +268,7 @@ func (m *Manager) GC(ctx context.Context, providers []string) ([]SessionStatus, 
 			errs = append(errs, fmt.Errorf("remove orphan %s: %w", s.ID, err))
 			continue
 		}
+		_ = os.RemoveAll(m.store.SandboxDir(s.ID))
 		removed = append(removed, s)
 	}
 	return removed, errs

@@ -23,7 +23,7 @@ type Record struct {
 	ID        string             `json:"id"`
 	Provider  string             `json:"provider"`
 	Mode      core.Mode          `json:"mode"`
-	State     string             `json:"state"` // starting | ready
+	State     string             `json:"state"` // starting | ready | abandoned
 	Handle    core.Handle        `json:"handle"`
 	Endpoint  core.Endpoint      `json:"endpoint"`
 	KernelID  string             `json:"kernel_id,omitempty"`
@@ -55,7 +55,10 @@ type Phase struct {
 // Record states.
 const (
 	StateStarting = "starting"
-	StateReady    = "ready"
+	// StateAbandoned: up failed and could not confirm that it removed the
+	// sandbox; `sena gc` finishes the job.
+	StateAbandoned = "abandoned"
+	StateReady     = "ready"
 )
 
 // Model is a model made available in the session. A hidden model has no

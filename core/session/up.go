@@ -38,8 +38,10 @@ func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (*Record, err
 	}
 	for _, s := range steps {
 		if err := s.run(ctx); err != nil {
-			u.cleanup()
 			m.log.Debug("up failed", "step", s.name, "err", err)
+			if cerr := u.cleanup(); cerr != nil {
+				return nil, fmt.Errorf("%w; and what it started could not be confirmed removed (%v): session %s is kept as abandoned, and `sena gc` removes what is left", err, cerr, u.rec.ID)
+			}
 			return nil, err
 		}
 	}
@@ -230,26 +232,42 @@ func (u *upRun) release() {
 }
 
 // cleanup destroys what a failed or cancelled Up created, with a fresh
-// context: the caller's may be the cancelled one.
-func (u *upRun) cleanup() {
+// context: the caller's may be the cancelled one. A plugin that died (in
+// Create, say) cannot clean up: a fresh one is started, which finds the
+// sandbox by its labels. When removal cannot be confirmed, the record stays,
+// marked abandoned, for `sena down` or `sena gc`.
+func (u *upRun) cleanup() error {
 	if !u.stored {
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	id := u.rec.ID
-	if u.rec.Handle.ID != "" {
-		if err := u.prov.Destroy(ctx, &core.DestroyRequest{Handle: u.rec.Handle}); err != nil {
-			u.m.log.Warn("cleanup after failed up", "session", id, "err", err)
-			return // keep the record so `sena down` can retry
+	err := u.destroy(ctx)
+	if errors.Is(err, core.ErrPluginFailed) {
+		if prov, release, oerr := u.m.providers.Open(ctx, u.cfg.Provider, passEnvOf(u.cfg)); oerr == nil {
+			u.close()
+			u.prov, u.close = prov, release
+			err = u.destroy(ctx)
 		}
-	} else if err := u.m.destroyByLabel(ctx, u.prov, id); err != nil {
-		// Create may have been cut short after the backend made something.
-		u.m.log.Warn("cleanup after failed up", "session", id, "err", err)
-		return
 	}
-	_ = os.RemoveAll(u.m.store.SandboxDir(id))
-	_ = u.m.store.Delete(id)
+	if err != nil {
+		u.m.log.Warn("cleanup after failed up", "session", u.rec.ID, "err", err)
+		u.rec.State, u.rec.UpOwner = StateAbandoned, ""
+		_ = u.m.store.Put(u.rec)
+		return err
+	}
+	_ = os.RemoveAll(u.m.store.SandboxDir(u.rec.ID))
+	_ = u.m.store.Delete(u.rec.ID)
+	return nil
+}
+
+// destroy stops the session's sandbox: by its handle, or, when Create was
+// cut short before returning one, by its labels.
+func (u *upRun) destroy(ctx context.Context) error {
+	if u.rec.Handle.ID != "" {
+		return u.prov.Destroy(ctx, &core.DestroyRequest{Handle: u.rec.Handle})
+	}
+	return u.m.destroyByLabel(ctx, u.prov, u.rec.ID)
 }
 
 // startSession starts a session's kernel through Jupyter's sessions API (so
