@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sena-labs/sena/core/kernel/jupytertest"
 	"github.com/sena-labs/sena/core/notebook/nbtest"
@@ -164,5 +167,53 @@ func TestLocalSandboxEnvironmentIsMinimal(t *testing.T) {
 	got := strings.TrimSpace(c.ok("exec", u.SessionID, "import os; print(os.environ.get('SENA_TEST_SHELL_TOKEN'), os.environ.get('SENA_TEST_NAMED'), 'PATH' in os.environ)").stdout)
 	if got != "None named-value True" {
 		t.Fatalf("the kernel's environment: %q; want the shell's variable absent and the secret present", got)
+	}
+}
+
+// A kernel that dies between two `sena exec` calls is not replaced
+// silently: the next call says the kernel is fresh, and so does the
+// notebook.
+func TestKernelDiedBetweenCallsIsTold(t *testing.T) {
+	py := jupytertest.Interpreters(t)[0].Path
+	c := newCLI(t)
+	u := c.up("--python", py)
+	pid, _ := strconv.Atoi(strings.TrimSpace(c.ok("exec", u.SessionID, "x = 1\nimport os; print(os.getpid())").stdout))
+	if pid <= 0 || syscall.Kill(pid, syscall.SIGKILL) != nil { // dies while idle; Jupyter starts a new one
+		t.Fatalf("kill the kernel (pid %d)", pid)
+	}
+	time.Sleep(3 * time.Second) // Jupyter notices and restarts it
+	r := c.run("exec", u.SessionID, "print('x' in globals())")
+	if !strings.Contains(r.stderr, "the kernel restarted since the last call") || strings.TrimSpace(r.stdout) != "False" {
+		t.Fatalf("exit %d stdout %q stderr %q; want the note on stderr and a fresh kernel", r.code, r.stdout, r.stderr)
+	}
+	if r := c.ok("exec", u.SessionID, "print(1)"); strings.Contains(r.stderr, "restarted") {
+		t.Errorf("the note repeats on the call after: %q", r.stderr)
+	}
+	data, _ := os.ReadFile(u.NotebookPath)
+	if !strings.Contains(string(data), "the kernel restarted since the last call") {
+		t.Errorf("the notebook does not record the restart")
+	}
+}
+
+// Code that is not UTF-8 is refused with the offset of the bad byte, not
+// run with the byte replaced; exec on a session whose up died says so.
+func TestExecRefusals(t *testing.T) {
+	py := jupytertest.Interpreters(t)[0].Path
+	c := newCLI(t)
+	u := c.up("--python", py)
+	r := c.runIn("print('caf\xe9')", "exec", u.SessionID, "-")
+	if r.code != 2 || !strings.Contains(r.stderr, "byte 10 (0xe9)") {
+		t.Errorf("invalid UTF-8: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// A record left starting by an up that died.
+	rec := filepath.Join(c.state, "sessions", u.SessionID+".json")
+	data, _ := os.ReadFile(rec)
+	var m map[string]any
+	json.Unmarshal(data, &m)
+	m["state"], m["up_owner"] = "starting", "999999999:0"
+	data, _ = json.Marshal(m)
+	os.WriteFile(rec, data, 0o600)
+	if r := c.run("exec", u.SessionID, "1"); r.code != 2 || !strings.Contains(r.stderr, "sena gc") {
+		t.Errorf("exec on an abandoned session: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

@@ -22,7 +22,8 @@ const (
 	exitOK        = 0   // the command did what it was asked
 	exitFailed    = 1   // the code raised, or a step on the backend failed
 	exitUsage     = 2   // a usage mistake, or a config the provider cannot honour
-	exitInterrupt = 130 // Ctrl-C (SIGINT); what was being started is torn down
+	exitHangup    = 129 // SIGHUP (the terminal closed); what was being started is torn down
+	exitInterrupt = 130 // Ctrl-C (SIGINT), likewise
 	exitTerm      = 143 // SIGTERM, likewise
 )
 
@@ -31,13 +32,14 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	// A signal cancels the context: `up` then tears down what it started,
+	// Ctrl-C, a kill and a closed terminal (SIGHUP) cancel the context:
+	// `up` then tears down what it started instead of leaving it billing,
 	// `exec` interrupts the kernel.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var got atomic.Value
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	go func() {
 		s := <-sigs
@@ -65,9 +67,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	code := exitCode(err)
 	if s, ok := got.Load().(os.Signal); ok && err != nil {
-		code = exitInterrupt
-		if s == syscall.SIGTERM {
-			code = exitTerm
+		code = map[os.Signal]int{syscall.SIGTERM: exitTerm, syscall.SIGHUP: exitHangup}[s]
+		if code == 0 {
+			code = exitInterrupt
 		}
 		err = fmt.Errorf("interrupted: %w", err)
 	}
@@ -121,7 +123,7 @@ type errorBody struct {
 // unsupported, not_found, unavailable, interrupted or failed.
 func errorKind(err error, code int) string {
 	switch {
-	case code == exitInterrupt || code == exitTerm:
+	case code == exitInterrupt || code == exitTerm || code == exitHangup:
 		return "interrupted"
 	case errors.Is(err, errUsage):
 		return "usage"

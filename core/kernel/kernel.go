@@ -330,6 +330,9 @@ type KernelInfo struct {
 	Implementation  string          `json:"implementation"`
 	LanguageInfo    json.RawMessage `json:"language_info"` // name, version, mimetype, file_extension, ...
 	Banner          string          `json:"banner"`
+	// Session is the kernel process's own session id (its replies'
+	// header.session): a restarted kernel has a new one.
+	Session string `json:"-"`
 }
 
 // Info asks the kernel for its kernel_info. It waits behind a running
@@ -350,6 +353,7 @@ func (k *Kernel) Info(ctx context.Context) (*KernelInfo, error) {
 			if err := json.Unmarshal(reply.Content, &ki); err != nil {
 				return nil, errorf(ErrConnection, "kernel %s: bad kernel_info_reply: %v", k.id, err)
 			}
+			ki.Session = reply.Header.Session
 			return &ki, nil
 		}
 		select {

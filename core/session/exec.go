@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sena-labs/sena/core"
 	"github.com/sena-labs/sena/core/kernel"
@@ -56,6 +57,23 @@ func (s *Session) refresh(ctx context.Context) {
 	s.k, s.seenRestarts = k, 0
 	s.mu.Unlock()
 	old.Close()
+	s.kernelIdentity(ctx) // the restart is known here: later processes need not be told
+}
+
+// kernelIdentity asks the kernel which process it is, records that as the
+// one this session's callers have seen, and returns the one recorded
+// before ("" when none was, or the kernel did not answer in time: a cell
+// may be running, and then nothing is compared).
+func (s *Session) kernelIdentity(ctx context.Context) (now, before string) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	ki, err := s.kernel().Info(ctx)
+	if err != nil || ki.Session == "" {
+		return "", ""
+	}
+	before = s.store.KernelIdentity(s.ID)
+	_ = s.store.SetKernelIdentity(s.ID, ki.Session)
+	return ki.Session, before
 }
 
 // Notice returns, once, what a caller must know before trusting the
@@ -114,7 +132,10 @@ func (m *Manager) Attach(ctx context.Context, id string) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rec.State != StateReady {
+	switch {
+	case rec.State == StateAbandoned || rec.State == StateStarting && !ownerAlive(rec.UpOwner):
+		return nil, core.Errorf(core.ErrInvalidConfig, "session %s never became ready: the `sena up` that started it died or failed; `sena gc` removes what it left", id)
+	case rec.State != StateReady:
 		return nil, core.Errorf(core.ErrInvalidConfig, "session %s is still %s: wait for `sena up` to finish, or `sena down %s`", id, rec.State, id)
 	}
 	token, err := m.store.Token(id)
@@ -132,7 +153,32 @@ func (m *Manager) Attach(ctx context.Context, id string) (*Session, error) {
 		}
 		return nil, err
 	}
-	return &Session{Record: rec, store: m.store, srv: srv, k: k}, nil
+	s := &Session{Record: rec, store: m.store, srv: srv, k: k}
+	s.noticeRestartSinceLastProcess(ctx)
+	return s, nil
+}
+
+// noticeRestartSinceLastProcess compares the kernel with the one the last
+// process that used the session saw: a kernel that died between two `sena
+// exec` calls (or was restarted from JupyterLab) is a fresh process, and
+// the caller, the next result and the notebook say so rather than running
+// the next cell in it as if nothing happened.
+func (s *Session) noticeRestartSinceLastProcess(ctx context.Context) {
+	now, before := s.kernelIdentity(ctx)
+	if before == "" || now == before {
+		return
+	}
+	_ = setupKernel(ctx, s.kernel(), s.Skills)
+	const msg = "the kernel restarted since the last call (it died while idle, or was restarted from Jupyter): " +
+		"it is a fresh process and every variable from earlier cells is gone; re-run the cells that set them up"
+	s.setNotice(msg)
+	if unlock, err := s.store.Lock(ctx, s.ID); err == nil {
+		if nb, err := s.loadNotebook(); err == nil {
+			nb.AddMarkdown("*Sena: " + msg + ".*")
+			_ = s.save(ctx, nb)
+		}
+		unlock()
+	}
 }
 
 // Close drops the kernel connection; the kernel keeps running.
@@ -170,6 +216,9 @@ func (s *Session) Execute(ctx context.Context, code string, opts *ExecOptions) (
 	if strings.TrimSpace(code) == "" {
 		return nil, core.Errorf(core.ErrInvalidConfig, "the code is empty: there is nothing to run")
 	}
+	if err := checkUTF8(code); err != nil {
+		return nil, err
+	}
 	return s.run(ctx, opts, func(nb *notebook.Notebook) (*notebook.Cell, error) {
 		return nb.AddCode(s.cellSource(code)), nil
 	})
@@ -193,6 +242,9 @@ func (s *Session) RunCell(ctx context.Context, ref notebook.Ref, opts *ExecOptio
 // kernel state (earlier cells are not re-run); a markdown or raw cell just
 // takes the new text (Execution.Result is nil when nothing ran).
 func (s *Session) EditCell(ctx context.Context, ref notebook.Ref, source string, run bool, opts *ExecOptions) (*Execution, error) {
+	if err := checkUTF8(source); err != nil {
+		return nil, err
+	}
 	edit := func(nb *notebook.Notebook) (*notebook.Cell, error) {
 		c, _, err := nb.Lookup(ref)
 		if err != nil {
@@ -240,6 +292,9 @@ func (s *Session) InsertCell(ctx context.Context, cellType, source string, pos C
 	}
 	if run && cellType != notebook.CodeCell {
 		return nil, core.Errorf(core.ErrInvalidConfig, "a markdown cell cannot run: insert it with run=false")
+	}
+	if err := checkUTF8(source); err != nil {
+		return nil, err
 	}
 	if run && strings.TrimSpace(source) == "" {
 		return nil, core.Errorf(core.ErrInvalidConfig, "the code is empty: there is nothing to run")
@@ -583,4 +638,18 @@ func (s *Session) exitCode(res *kernel.ExecuteResult) int {
 // command's exit status (nothing for a user to read).
 func (s *Session) IsExitStatus(ename string) bool {
 	return s.Mode == core.ModeCLI && ename == "SystemExit"
+}
+
+// checkUTF8 refuses code that is not UTF-8: the kernel protocol is JSON,
+// where invalid bytes would be silently replaced, running other code than
+// was given.
+func checkUTF8(code string) error {
+	for i := 0; i < len(code); {
+		r, n := utf8.DecodeRuneInString(code[i:])
+		if r == utf8.RuneError && n == 1 {
+			return core.Errorf(core.ErrInvalidConfig, "the code is not UTF-8: byte %d (0x%02x) is not part of a UTF-8 character; save it as UTF-8", i, code[i])
+		}
+		i += n
+	}
+	return nil
 }

@@ -154,7 +154,26 @@ func (s *Store) Delete(id string) error {
 		err = nil
 	}
 	_ = os.Remove(filepath.Join(s.Dir, "sessions", id+".lock"))
+	_ = os.Remove(s.kernelPath(id))
 	return err
+}
+
+func (s *Store) kernelPath(id string) string { return filepath.Join(s.Dir, "sessions", id+".kernel") }
+
+// KernelIdentity is the kernel process a session's callers last saw (its
+// kernel_info session id), "" when none is recorded: a later process that
+// finds another knows the kernel restarted in between.
+func (s *Store) KernelIdentity(id string) string {
+	b, _ := os.ReadFile(s.kernelPath(id))
+	return strings.TrimSpace(string(b))
+}
+
+// SetKernelIdentity records the kernel process a caller now sees.
+func (s *Store) SetKernelIdentity(id, kernel string) error {
+	if kernel == "" {
+		return nil
+	}
+	return atomicfile.Write(s.kernelPath(id), []byte(kernel+"\n"), 0o600)
 }
 
 // Lock takes the session's exclusive lock, waiting (in queue order of the

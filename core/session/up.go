@@ -299,6 +299,7 @@ func startSession(ctx context.Context, store *Store, srv *kernel.Server, rec *Re
 		return nil, fmt.Errorf("kernel did not answer: %w", err)
 	}
 	s := &Session{Record: rec, store: store, srv: srv, k: k}
+	_ = store.SetKernelIdentity(rec.ID, ki.Session)
 	nb := notebook.New()
 	nb.SetKernel("python3", "Python 3 (ipykernel)", "python", ki.LanguageInfo)
 	if err := s.save(ctx, nb); err != nil {
