@@ -122,8 +122,12 @@ func (s *Session) checkKernel(ctx context.Context) {
 		"it is a fresh process and every variable from earlier cells is gone; re-run the cells that set them up")
 }
 
-// Attach connects to a ready session's kernel.
+// Attach connects to a ready session's kernel. id may be a unique prefix.
 func (m *Manager) Attach(ctx context.Context, id string) (*Session, error) {
+	id, err := m.Resolve(id)
+	if err != nil {
+		return nil, err
+	}
 	rec, err := m.store.Get(id)
 	if err != nil {
 		return nil, err

@@ -30,7 +30,7 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 	}
 	progress := req.Progress
 	if progress == nil {
-		progress = func(string) {}
+		progress = func(core.Progress) {}
 	}
 	if req.Spec.GPU.Kind != "" {
 		if err := p.checkNvidiaRuntime(ctx, req.Spec.GPU); err != nil {
@@ -67,7 +67,7 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 
 // start copies the workspace files in, starts the container, checks GPUs,
 // and waits for Jupyter.
-func (p *Provider) start(ctx context.Context, id string, req *core.CreateRequest, progress func(string)) (*core.CreateResponse, error) {
+func (p *Provider) start(ctx context.Context, id string, req *core.CreateRequest, progress func(core.Progress)) (*core.CreateResponse, error) {
 	if len(req.Spec.Files) > 0 {
 		files, err := filesTar(req.Spec.Files)
 		if err != nil {
@@ -77,7 +77,7 @@ func (p *Provider) start(ctx context.Context, id string, req *core.CreateRequest
 			return nil, p.wrap("copy workspace files into the container", err)
 		}
 	}
-	progress("starting container " + containerName(req.SessionID))
+	progress(core.Note("starting container %s", containerName(req.SessionID)))
 	if err := p.docker.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
 		return nil, p.startError(err, req.Spec.GPU)
 	}
@@ -95,7 +95,7 @@ func (p *Provider) start(ctx context.Context, id string, req *core.CreateRequest
 		}
 	}
 	url := "http://127.0.0.1:" + port + "/"
-	progress("waiting for Jupyter at " + url)
+	progress(core.Note("waiting for Jupyter at %s", url))
 	if err := p.waitJupyter(ctx, id, url); err != nil {
 		return nil, err
 	}

@@ -11,12 +11,14 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/internal/pipprogress"
 )
 
 // derivedRepo names the images built for python_packages and system_packages.
@@ -77,14 +79,14 @@ func derivedTag(baseID, dockerfile string) string {
 
 // ensureDerived returns the derived image for spec on base, building it
 // unless an image with its content hash is already there.
-func (p *Provider) ensureDerived(ctx context.Context, baseRef string, base *image.InspectResponse, spec *core.SandboxSpec, progress func(string)) (string, error) {
+func (p *Provider) ensureDerived(ctx context.Context, baseRef string, base *image.InspectResponse, spec *core.SandboxSpec, progress func(core.Progress)) (string, error) {
 	df := derivedDockerfile(baseRef, imageUser(base), spec.SystemPackages, spec.PythonPackages)
 	tag := derivedTag(base.ID, df)
 	if _, err := p.docker.ImageInspect(ctx, tag); err == nil {
-		progress(fmt.Sprintf("reusing %s (packages already installed on %s)", tag, baseRef))
+		progress(core.Note("reusing %s (packages already installed on %s)", tag, baseRef))
 		return tag, nil
 	}
-	progress(fmt.Sprintf("building %s: installing packages on %s", tag, baseRef))
+	progress(core.Note("building %s: installing packages on %s", tag, baseRef))
 	ctxTar, err := dockerfileContext(df)
 	if err != nil {
 		return "", err
@@ -131,15 +133,29 @@ type buildMessage struct {
 	} `json:"errorDetail"`
 }
 
-// readBuild follows a build's JSON stream to its end. On failure the error
-// names the failing step and shows the last lines of its output.
-func readBuild(r io.Reader, progress func(string)) error {
+// stepLine is the builder's "Step N/M : INSTRUCTION".
+var stepLine = regexp.MustCompile(`^Step (\d+)/(\d+) : `)
+
+// readBuild follows a build's JSON stream to its end, reporting each step
+// as progress (steps done of all) with pip's output inside a step
+// summarised. On failure the error names the failing step and shows the
+// last lines of its output.
+func readBuild(r io.Reader, progress func(core.Progress)) error {
 	dec := json.NewDecoder(r)
 	var step string
 	var tail []string
+	var done, total int64
+	report := func(msg string) {
+		progress(core.Progress{Step: "image", Message: msg, Done: done, Total: total, Unit: "steps"})
+	}
+	pip := &pipprogress.Tracker{Step: "image", Report: func(p core.Progress) { report(step + " · " + p.Message) }}
 	for {
 		var m buildMessage
 		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			if total > 0 {
+				done = total
+				progress(core.Progress{Step: "image", Message: "built", Done: done, Total: total, Unit: "steps", Finished: true})
+			}
 			return nil
 		} else if err != nil {
 			return fmt.Errorf("read build output: %w", err)
@@ -151,11 +167,15 @@ func readBuild(r io.Reader, progress func(string)) error {
 			if strings.HasPrefix(line, "--->") || strings.HasPrefix(line, "Removing intermediate container") {
 				continue // the builder's bookkeeping, not the step's output
 			}
-			if strings.HasPrefix(line, "Step ") {
+			if sm := stepLine.FindStringSubmatch(line); sm != nil {
+				n, _ := strconv.ParseInt(sm[1], 10, 64)
+				total, _ = strconv.ParseInt(sm[2], 10, 64)
+				done = n - 1
 				step, tail = line, nil
-				progress(line)
+				report(line)
 				continue
 			}
+			pip.Line(line)
 			tail = append(tail, line)
 			if len(tail) > buildTailLines {
 				tail = tail[1:]

@@ -168,7 +168,7 @@ func TestDerivedImageBuiltOnceAndReused(t *testing.T) {
 	_, _ = dc.ImageRemove(t.Context(), tag, image.RemoveOptions{}) // start from scratch
 
 	var msgs []string
-	progress := func(m string) { msgs = append(msgs, m) }
+	progress := func(p core.Progress) { msgs = append(msgs, p.String()) }
 	got, err := p.resolveImage(t.Context(), &spec, progress)
 	if err != nil {
 		t.Fatalf("first build: %v", err)

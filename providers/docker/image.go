@@ -12,7 +12,7 @@ import (
 // resolveImage returns the image to run for spec: spec.Image (DefaultImage
 // when empty), or the derived image with spec's packages installed on it.
 // Images are never pulled: Sena's images are built locally.
-func (p *Provider) resolveImage(ctx context.Context, spec *core.SandboxSpec, progress func(string)) (string, error) {
+func (p *Provider) resolveImage(ctx context.Context, spec *core.SandboxSpec, progress func(core.Progress)) (string, error) {
 	ref := spec.Image
 	if ref == "" {
 		ref = DefaultImage

@@ -36,10 +36,13 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 	if err != nil {
 		return nil, err
 	}
-	progress := req.Progress
-	if progress == nil {
-		progress = func(string) {}
+	report := req.Progress
+	if report == nil {
+		report = func(core.Progress) {}
 	}
+	// Modal's steps (image builds, downloads, waits) report lines of text:
+	// notes, one per line.
+	progress := func(msg string) { report(core.Progress{Message: msg}) }
 	remotes, hfToken, err := resolveModels(ctx, &req.Spec, pl.models)
 	if err != nil {
 		return nil, err
