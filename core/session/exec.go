@@ -65,7 +65,10 @@ func (s *Session) refresh(ctx context.Context) {
 // before ("" when none was, or the kernel did not answer in time: a cell
 // may be running, and then nothing is compared).
 func (s *Session) kernelIdentity(ctx context.Context) (now, before string) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	// Generous: a kernel Jupyter is still restarting answers late, and a
+	// cell Sena runs holds the session's lock, which this caller would wait
+	// for anyway.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	ki, err := s.kernel().Info(ctx)
 	if err != nil || ki.Session == "" {
