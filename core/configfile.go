@@ -138,6 +138,74 @@ func (m *ModelConfig) UnmarshalText(b []byte) error {
 	return err
 }
 
+// UnmarshalYAML accepts URL[@REF] or the mapping form.
+func (r *RepoConfig) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return r.UnmarshalText([]byte(n.Value))
+	}
+	type plain RepoConfig
+	return n.Decode((*plain)(r))
+}
+
+// UnmarshalJSON accepts URL[@REF] or the object form.
+func (r *RepoConfig) UnmarshalJSON(b []byte) error {
+	if s, ok := jsonString(b); ok {
+		return r.UnmarshalText([]byte(s))
+	}
+	type plain RepoConfig
+	return strictJSON(b, (*plain)(r))
+}
+
+// UnmarshalText reads URL[@REF], as the --repo flag gives it: the ref is
+// what follows the last @ after the URL's last /, so user@host URLs keep
+// their user.
+func (r *RepoConfig) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	*r = RepoConfig{URL: s}
+	slash := strings.LastIndexAny(s, "/:")
+	if at := strings.LastIndex(s, "@"); at > slash && at > 0 {
+		r.URL, r.Ref = s[:at], s[at+1:]
+	}
+	return nil
+}
+
+// UnmarshalYAML accepts SRC[:DEST][:ro] or the mapping form.
+func (m *MountConfig) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return m.UnmarshalText([]byte(n.Value))
+	}
+	type plain MountConfig
+	return n.Decode((*plain)(m))
+}
+
+// UnmarshalJSON accepts SRC[:DEST][:ro] or the object form.
+func (m *MountConfig) UnmarshalJSON(b []byte) error {
+	if s, ok := jsonString(b); ok {
+		return m.UnmarshalText([]byte(s))
+	}
+	type plain MountConfig
+	return strictJSON(b, (*plain)(m))
+}
+
+// UnmarshalText reads SRC[:DEST][:ro|:rw], as the --mount flag gives it.
+func (m *MountConfig) UnmarshalText(b []byte) error {
+	parts := strings.Split(strings.TrimSpace(string(b)), ":")
+	*m = MountConfig{}
+	if n := len(parts); n > 1 && (parts[n-1] == "ro" || parts[n-1] == "rw") {
+		m.ReadOnly = parts[n-1] == "ro"
+		parts = parts[:n-1]
+	}
+	switch len(parts) {
+	case 1:
+		m.Source = parts[0]
+	case 2:
+		m.Source, m.Target = parts[0], parts[1]
+	default:
+		return Errorf(ErrInvalidConfig, "mount %q: write it as SRC[:DEST][:ro] (a path with a colon needs the YAML form {source, target})", string(b))
+	}
+	return nil
+}
+
 func jsonString(b []byte) (string, bool) {
 	var s string
 	if len(b) == 0 || b[0] != '"' || json.Unmarshal(b, &s) != nil {
@@ -216,6 +284,16 @@ func (c *SandboxConfig) Validate() error {
 	if err := checkDtype("", c.Dtype); err != nil {
 		return err
 	}
+	for _, m := range c.Models {
+		if m.BaseModel != "" {
+			if _, err := ParseModel(m.BaseModel); err != nil {
+				return Errorf(ErrInvalidConfig, "model %s: base_model: %v", m.Name, err)
+			}
+		}
+	}
+	if err := c.validateResearch(); err != nil {
+		return err
+	}
 	for _, s := range c.Secrets {
 		if !envName.MatchString(s) {
 			return Errorf(ErrInvalidConfig, "secret %q: a secret is named by an environment variable name such as HF_TOKEN", s)
@@ -236,6 +314,66 @@ func (c *SandboxConfig) Validate() error {
 		return Errorf(ErrInvalidConfig, "timeouts and memory must not be negative")
 	}
 	return nil
+}
+
+// validateResearch checks repos, mounts, resume, continue, snapshots and
+// scoped interfaces as far as they can be checked without the host's files
+// (PlanSandbox checks those).
+func (c *SandboxConfig) validateResearch() error {
+	for _, r := range c.Repos {
+		if strings.TrimSpace(r.URL) == "" {
+			return Errorf(ErrInvalidConfig, "repo: give its url (https://..., file:///path, or a path)")
+		}
+		if strings.HasPrefix(r.URL, "-") || strings.ContainsAny(r.URL, "\n\r\x00") {
+			return Errorf(ErrInvalidConfig, "repo %q: not a git URL", r.URL)
+		}
+		if r.Ref != "" && (!validRevision(r.Ref) || strings.HasPrefix(r.Ref, "-")) {
+			return Errorf(ErrInvalidConfig, "repo %s: ref %q is not a branch, tag or commit name", r.URL, r.Ref)
+		}
+		if r.Path != "" && !localPath(r.Path) {
+			return Errorf(ErrInvalidConfig, "repo %s: path %q must be relative to the work dir and stay inside it", r.URL, r.Path)
+		}
+		if r.Secret != "" && !envName.MatchString(r.Secret) {
+			return Errorf(ErrInvalidConfig, "repo %s: secret %q is not an environment variable name such as GITHUB_TOKEN", r.URL, r.Secret)
+		}
+	}
+	for _, m := range c.Mounts {
+		if strings.TrimSpace(m.Source) == "" {
+			return Errorf(ErrInvalidConfig, "mount: give its source, a host path")
+		}
+		if m.Target != "" && !strings.HasPrefix(m.Target, "/") && !localPath(m.Target) {
+			return Errorf(ErrInvalidConfig, "mount %s: target %q would leave the work dir: give a path inside it, or an absolute one", m.Source, m.Target)
+		}
+	}
+	if c.Resume != "" && c.Continue != "" {
+		return Errorf(ErrInvalidConfig, "resume and continue both name a notebook: resume re-runs one, continue appends to one without running it; give one")
+	}
+	if c.FromSnapshot != "" && !SnapshotName(c.FromSnapshot) {
+		return Errorf(ErrInvalidConfig, "from_snapshot %q: a snapshot name is letters, digits, '.', '_' and '-' (`sena snapshots` lists them)", c.FromSnapshot)
+	}
+	if c.Scoped != "" && c.Mode == ModeCLI {
+		return Errorf(ErrInvalidConfig, "scoped sandboxes run their interface in a Python kernel: drop mode cli")
+	}
+	return nil
+}
+
+var snapshotName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// SnapshotName reports whether s can name a snapshot: a file name and an
+// image tag on every backend.
+func SnapshotName(s string) bool { return snapshotName.MatchString(s) && !strings.Contains(s, "..") }
+
+// localPath is a relative slash path that stays where it is joined.
+func localPath(p string) bool {
+	if p == "" || strings.HasPrefix(p, "/") || strings.Contains(p, "\\") {
+		return false
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 func checkDtype(model, dtype string) error {

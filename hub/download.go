@@ -242,3 +242,11 @@ func (c *Client) Fetch(ctx context.Context, name, revision string, progress func
 	}
 	return s.Path, s.Commit, c.cacheDir, nil
 }
+
+// FetchInto is Fetch into another cache (a model's cache_dir): the same
+// Hub, token and settings, with cacheDir as HF_HUB_CACHE.
+func (c *Client) FetchInto(ctx context.Context, cacheDir, name, revision string, progress func(core.Progress)) (snapshot, commit, cache string, err error) {
+	other := *c
+	other.cacheDir = cacheDir
+	return other.Fetch(ctx, name, revision, progress)
+}

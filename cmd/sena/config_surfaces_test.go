@@ -227,6 +227,8 @@ func entriesTable() string {
 		{"models[].", reflect.TypeFor[core.ModelConfig]()},
 		{"models[].preload.", reflect.TypeFor[core.Preload]()},
 		{"workspace.libraries[].", reflect.TypeFor[core.Library]()},
+		{"repos[].", reflect.TypeFor[core.RepoConfig]()},
+		{"mounts[].", reflect.TypeFor[core.MountConfig]()},
 	} {
 		var keys []string
 		for i := 0; i < e.t.NumField(); i++ {

@@ -61,7 +61,7 @@ func TestHiddenModelIsBlindOnDocker(t *testing.T) {
 	}
 	info, _ := p.Info(context.Background())
 	spec := core.SandboxSpec{Image: image, Env: map[string]string{}}
-	models, _, err := m.prepareModels(context.Background(), cfg, info, &spec)
+	models, _, _, err := m.prepareModels(context.Background(), cfg, info, &spec)
 	if err != nil {
 		t.Fatal(err)
 	}

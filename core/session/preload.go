@@ -51,15 +51,21 @@ func preloadDefaults(models []core.ModelConfig, gpu bool) error {
 // preloadCode loads one model and its tokenizer: from its MODEL_<NAME>_PATH,
 // or for a hidden model from its path, renamed so the loaded objects do
 // not carry the model's name.
-func preloadCode(m core.ModelConfig, path modelPath) string {
+func preloadCode(m core.ModelConfig, load modelLoad) string {
 	p := m.Preload
+	path := load.path
 	dtype := strconv.Quote(p.Dtype)
 	if p.Dtype != "auto" {
 		dtype = "torch." + p.Dtype
 	}
+	if load.adapter != nil {
+		return adapterPreloadCode(m, load, dtype)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "import os, torch, transformers\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n")
 	fmt.Fprintf(&b, "_path = %s\n", preloadPath(m, path))
+	fmt.Fprintf(&b, "if os.path.exists(os.path.join(_path, %q)):\n    raise RuntimeError(%q)\n", adapterConfigFile,
+		"this model is a PEFT adapter, and Sena could not read its adapter_config.json before the sandbox started (the provider fetches models): give its base with base_model: ORG/NAME")
 	fmt.Fprintf(&b, "%s = AutoTokenizer.from_pretrained(_path)\n", p.TokenizerVar)
 	// transformers 4.56 renamed torch_dtype to dtype.
 	fmt.Fprintf(&b, "_kw = {'dtype' if tuple(map(int, transformers.__version__.split('.')[:2])) >= (4, 56) else 'torch_dtype': %s}\n", dtype)
@@ -102,7 +108,7 @@ func hasPreload(models []core.ModelConfig) bool {
 
 // preloadModels loads the preloaded models: visibly, as notebook cells, or
 // silently for hidden models so the notebook never names them.
-func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.ModelConfig, paths []modelPath, mark func(string)) error {
+func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.ModelConfig, loads []modelLoad, mark func(string)) error {
 	if !hasPreload(models) {
 		return nil
 	}
@@ -122,7 +128,11 @@ func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.M
 	// that out of the weights phase. Best effort: from_pretrained redoes it.
 	for i, mc := range models {
 		if mc.Preload != nil {
-			_, _ = s.kernel().Execute(ctx, fmt.Sprintf(modelCodeImport, preloadPath(mc, paths[i])), &kernel.ExecuteOptions{Silent: true})
+			p := preloadPath(mc, loads[i].path)
+			if ad := loads[i].adapter; ad != nil {
+				p = preloadPath(core.ModelConfig{Hidden: mc.Hidden, EnvVar: ad.baseEnvVar}, ad.basePath)
+			}
+			_, _ = s.kernel().Execute(ctx, fmt.Sprintf(modelCodeImport, p), &kernel.ExecuteOptions{Silent: true})
 		}
 	}
 	mark("model_code_imported")
@@ -130,7 +140,7 @@ func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.M
 		if mc.Preload == nil {
 			continue
 		}
-		code := preloadCode(mc, paths[i])
+		code := preloadCode(mc, loads[i])
 		if mc.Hidden {
 			m.progress("preloading a hidden model")
 			res, err := s.kernel().Execute(ctx, code, &kernel.ExecuteOptions{Silent: true})

@@ -72,6 +72,16 @@ type Model struct {
 	EnvVar   string `json:"env_var,omitempty"`
 	Path     string `json:"path,omitempty"` // inside the sandbox
 	Hidden   bool   `json:"hidden,omitempty"`
+	// Adapter is true for a PEFT adapter; Base names its base model (its
+	// id for a hidden one), listed as a model of its own.
+	Adapter bool   `json:"adapter,omitempty"`
+	Base    string `json:"base,omitempty"`
+	// BaseOf names the adapter this model is the base of, when it came
+	// into the sandbox as one.
+	BaseOf string `json:"base_of,omitempty"`
+	// Var and TokenizerVar are the kernel variables it was preloaded into.
+	Var          string `json:"var,omitempty"`
+	TokenizerVar string `json:"tokenizer_var,omitempty"`
 }
 
 // Skill is a workspace skill copied into the sandbox, as agents see it.

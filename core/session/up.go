@@ -59,7 +59,8 @@ type upRun struct {
 	close   func() // releases prov
 	info    *core.ProviderInfo
 	plan    *Plan
-	models  []modelPath
+	models  []modelPath // in the order of rec.Models
+	loads   []modelLoad // in the order of cfg.Models
 	rec     *Record
 	stored  bool // the record is in the store
 	token   string
@@ -101,11 +102,11 @@ func (u *upRun) checkPlan(ctx context.Context) error {
 }
 
 func (u *upRun) fetchModels(ctx context.Context) error {
-	models, paths, err := u.m.prepareModels(ctx, u.cfg, u.info, &u.plan.Spec)
+	models, paths, loads, err := u.m.prepareModels(ctx, u.cfg, u.info, &u.plan.Spec)
 	if err != nil {
 		return err
 	}
-	u.rec.Models, u.models = models, paths
+	u.rec.Models, u.models, u.loads = models, paths, loads
 	if len(models) > 0 {
 		u.mark("models_fetched")
 	}
@@ -179,7 +180,7 @@ func (u *upRun) prepareKernel(ctx context.Context) error {
 	pyRec := *u.rec
 	pyRec.Mode = core.ModeNotebook
 	py := &Session{Record: &pyRec, store: u.session.store, srv: u.session.srv, k: u.session.kernel()}
-	if err := u.m.preloadModels(ctx, py, u.cfg.Models, u.models, u.mark); err != nil {
+	if err := u.m.preloadModels(ctx, py, u.cfg.Models, u.loads, u.mark); err != nil {
 		return err
 	}
 	if strings.TrimSpace(u.plan.InitCode) == "" {

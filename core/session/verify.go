@@ -49,6 +49,9 @@ type ModelInfo struct {
 	Commit   string       `json:"commit,omitempty"`
 	EnvVar   string       `json:"env_var,omitempty"`
 	Weights  []WeightFile `json:"weights,omitempty"`
+	// Adapter is true for a PEFT adapter, Base its base model (name or id).
+	Adapter bool   `json:"adapter,omitempty"`
+	Base    string `json:"base,omitempty"`
 }
 
 // WeightFile is a weight file of a model; SHA256 comes from the Hub's
@@ -95,6 +98,7 @@ type verifyModel struct {
 	Commit   string `json:"commit,omitempty"`
 	EnvVar   string `json:"env_var,omitempty"`
 	Path     string `json:"path,omitempty"` // hidden models: where their files are
+	Adapter  bool   `json:"adapter,omitempty"`
 }
 
 // verifyEnvironment runs the check in the kernel, silently (nothing reaches
@@ -106,7 +110,7 @@ func verifyEnvironment(ctx context.Context, k *kernel.Kernel, cfg *core.SandboxC
 		want.GPU = &g
 	}
 	for i, m := range models {
-		vm := verifyModel{Hidden: m.Hidden, ID: m.ID, Name: m.Name, Revision: m.Revision, Commit: m.Commit, EnvVar: m.EnvVar}
+		vm := verifyModel{Hidden: m.Hidden, ID: m.ID, Name: m.Name, Revision: m.Revision, Commit: m.Commit, EnvVar: m.EnvVar, Adapter: m.Adapter}
 		if m.Hidden && i < len(paths) {
 			vm.Path = string(paths[i])
 		}
@@ -143,6 +147,11 @@ func verifyEnvironment(ctx context.Context, k *kernel.Kernel, cfg *core.SandboxC
 	}
 	env := found.Environment
 	env.Sena, env.Provider, env.CheckedAt = version, cfg.Provider, time.Now().UTC()
+	if len(env.Models) == len(models) {
+		for i, m := range models {
+			env.Models[i].Adapter, env.Models[i].Base = m.Adapter, m.Base
+		}
+	}
 	if len(found.Problems) > 0 {
 		return &env, fmt.Errorf("%w: %s", ErrEnvironmentMismatch, strings.Join(found.Problems, "; "))
 	}

@@ -67,7 +67,10 @@ def _sena_verify(want):
         if not path or not os.path.isdir(path):
             bad("model %s: its directory %s is not in the sandbox" % (label, path))
             continue
-        if not os.path.exists(os.path.join(path, "config.json")):
+        if m.get("adapter"):
+            if not any(f.startswith("adapter_model.") for f in os.listdir(path)):
+                bad("model %s: the adapter at %s has no adapter_model weights" % (label, path))
+        elif not os.path.exists(os.path.join(path, "config.json")):
             bad("model %s: %s has no config.json" % (label, path))
         entry = {"id": m.get("id")} if m.get("hidden") else {"name": m["name"], "revision": m.get("revision", ""), "env_var": m.get("env_var")}
         if not m.get("hidden"):
