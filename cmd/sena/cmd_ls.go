@@ -35,7 +35,11 @@ var lsCommand = &cli.Command{
 			if !r.CreatedAt.IsZero() {
 				age = time.Since(r.CreatedAt).Round(time.Second).String()
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Provider, r.Status, r.Mode, age, r.JupyterURL)
+			status := string(r.Status)
+			if r.Reason != "" {
+				status += " (" + r.Reason + ")" // queued (Resources), stopped (time limit reached)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Provider, status, r.Mode, age, r.JupyterURL)
 		}
 		return tw.Flush()
 	},
@@ -45,6 +49,7 @@ type lsRow struct {
 	ID           string      `json:"id"`
 	Provider     string      `json:"provider"`
 	Status       core.Status `json:"status"`
+	Reason       string      `json:"reason,omitempty"`
 	Mode         core.Mode   `json:"mode,omitempty"`
 	JupyterURL   string      `json:"jupyter_url,omitempty"`
 	NotebookPath string      `json:"notebook_path,omitempty"`
@@ -53,13 +58,15 @@ type lsRow struct {
 }
 
 func (e *env) lsRow(s session.SessionStatus) lsRow {
-	r := lsRow{ID: s.ID, Provider: s.Provider, Status: s.Status, Mode: s.Mode, CreatedAt: s.CreatedAt, Orphan: s.Orphan}
+	r := lsRow{ID: s.ID, Provider: s.Provider, Status: s.Status, Reason: s.Reason, Mode: s.Mode, CreatedAt: s.CreatedAt, Orphan: s.Orphan}
 	if s.Orphan {
 		r.Status = "orphan:" + s.Status // `sena gc` removes it
 		return r
 	}
 	if s.State == session.StateStarting {
-		r.Status = "starting"
+		if s.Status != core.StatusQueued { // a queued job's up waits for it
+			r.Status = "starting"
+		}
 		if s.Abandoned() {
 			r.Status = "abandoned" // its up was killed; `sena gc` removes it
 		}
