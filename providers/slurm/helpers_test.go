@@ -1,0 +1,89 @@
+package slurm
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sena-labs/sena/core/kernel/jupytertest"
+)
+
+// The tests run against a real one-node cluster, started by scripts/slurm-up
+// (which CI's setup runs). Where it is absent they skip, and fail in CI.
+
+func TestMain(m *testing.M) {
+	ServeTunnel() // this test binary is also the tunnel process of in-process tests
+	os.Exit(m.Run())
+}
+
+// needCluster skips (fails in CI) unless a SLURM cluster answers.
+func needCluster(t testing.TB) {
+	t.Helper()
+	out, err := exec.Command("sinfo", "--noheader", "--format=%T").CombinedOutput()
+	if err == nil && strings.TrimSpace(string(out)) != "" && !strings.Contains(string(out), "down") {
+		return
+	}
+	msg := "no SLURM cluster answers (sinfo: " + strings.TrimSpace(string(out)) + "): run scripts/slurm-up as root"
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// need skips (fails in CI) when a program the test uses is missing.
+func need(t testing.TB, prog, why string) string {
+	t.Helper()
+	p, err := exec.LookPath(prog)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is not installed: %s", prog, why)
+	}
+	t.Skipf("%s is not installed: %s", prog, why)
+	return ""
+}
+
+func python(t testing.TB) string { return jupytertest.Interpreters(t)[0].Path }
+
+// sharedDir is a fresh shared_dir, removed when the test ends (after the
+// test's sandboxes, whose cleanups run first).
+func sharedDir(t testing.TB) string {
+	d, err := os.MkdirTemp("", "sena-slurm-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
+	return d
+}
+
+func testContext(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// blockGPUs submits a job that holds both of the node's GPUs, so the next
+// GPU job queues, and returns its id; it is cancelled when the test ends.
+func blockGPUs(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("sbatch", "--parsable", "--job-name=gpu-blocker", "--gres=gpu:a100:2", "--output=/dev/null", "--wrap=sleep 600").CombinedOutput()
+	if err != nil {
+		t.Fatalf("sbatch the blocker: %v: %s", err, out)
+	}
+	id := strings.TrimSpace(string(out))
+	t.Cleanup(func() { _ = exec.Command("scancel", id).Run() })
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		j, err := jobByID(context.Background(), id)
+		if err == nil && j != nil && j.State == "RUNNING" {
+			return id
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("the blocker job %s did not start", id)
+	return ""
+}
