@@ -127,15 +127,15 @@ func ended(dir string) string {
 func pendingReason(r string) string {
 	r = strings.Trim(r, "()")
 	words := map[string]string{
-		"Resources":        "Resources: waiting for free nodes or GPUs",
-		"Priority":         "Priority: jobs ahead of it in the queue",
-		"Dependency":       "Dependency: waiting for another job",
-		"BeginTime":        "BeginTime: not yet its start time",
-		"ReqNodeNotAvail":  "ReqNodeNotAvail: the nodes it needs are unavailable",
-		"PartitionDown":    "PartitionDown: the partition is down",
-		"JobHeldUser":      "JobHeldUser: held (scontrol release)",
-		"JobHeldAdmin":     "JobHeldAdmin: held by an administrator",
-		"AssocGrpGRES":     "AssocGrpGRES: the account's GPU limit is in use",
+		"Resources":         "Resources: waiting for free nodes or GPUs",
+		"Priority":          "Priority: jobs ahead of it in the queue",
+		"Dependency":        "Dependency: waiting for another job",
+		"BeginTime":         "BeginTime: not yet its start time",
+		"ReqNodeNotAvail":   "ReqNodeNotAvail: the nodes it needs are unavailable",
+		"PartitionDown":     "PartitionDown: the partition is down",
+		"JobHeldUser":       "JobHeldUser: held (scontrol release)",
+		"JobHeldAdmin":      "JobHeldAdmin: held by an administrator",
+		"AssocGrpGRES":      "AssocGrpGRES: the account's GPU limit is in use",
 		"QOSMaxGRESPerUser": "QOSMaxGRESPerUser: your GPU limit is in use",
 	}
 	for k, v := range words {
