@@ -15,6 +15,7 @@ import (
 // in the test (the Hub itself is not reachable here), into the shared cache.
 func TestConformance(t *testing.T) {
 	needCluster(t)
+	t.Parallel() // with the other tests that use no GPU; those that fill the node run first
 	py := python(t)
 	hubSrv := hubtest.NewServer(t)
 	hubSrv.AddRepo("sena-test/tiny", "main", map[string][]byte{"config.json": []byte(`{"model_type": "llama"}`)})

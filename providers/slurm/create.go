@@ -178,6 +178,9 @@ func (p *Provider) waitStarted(ctx context.Context, st *jobState, all []node, o 
 	for {
 		if node, port, ok := readEndpoint(st.Dir); ok {
 			st.Node, st.Port, st.Addr = node, port, nodeAddr(o.NodeAddr, node, all)
+			if runningSince.IsZero() {
+				say("job %s running on %s", st.JobID, node)
+			}
 			break
 		}
 		if time.Now().After(nextQueue) {
