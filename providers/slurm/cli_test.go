@@ -230,6 +230,8 @@ func (c *senaCLI) assertNoJobs() {
 // shared cache, and the job's name and comment carry Sena's labels.
 func TestUpExecDown(t *testing.T) {
 	t.Parallel()
+	needCluster(t)
+	lockGPUs(t)
 	c := newCLI(t)
 	hubSrv := hubtest.NewServer(t)
 	hubSrv.AddRepo("sena-test/tiny-llama", "main", hubtest.TinyLlama())
@@ -252,7 +254,7 @@ func TestUpExecDown(t *testing.T) {
 
 	code := `import os
 p = os.environ["MODEL_SENA_TEST_TINY_LLAMA_PATH"]
-print(os.environ.get("CUDA_VISIBLE_DEVICES"), os.environ.get("SLURM_JOB_ID"), os.path.isfile(os.path.join(p, "config.json")), p.startswith(os.environ["HF_HOME"]))
+print(os.environ.get("CUDA_VISIBLE_DEVICES") == os.environ.get("SLURM_JOB_GPUS") != None, os.environ.get("SLURM_JOB_ID"), os.path.isfile(os.path.join(p, "config.json")), p.startswith(os.environ["HF_HOME"]))
 cg = [l.split(":", 2)[2] for l in open("/proc/self/cgroup").read().splitlines() if l.split(":")[1] == "memory"][0]
 while cg and not os.path.exists("/sys/fs/cgroup/memory" + cg + "/memory.limit_in_bytes"): cg = os.path.dirname(cg)
 lims = []
@@ -260,9 +262,9 @@ while cg not in ("", "/"):
     lims.append(int(open("/sys/fs/cgroup/memory" + cg + "/memory.limit_in_bytes").read())); cg = os.path.dirname(cg)
 print(min(lims) // (1 << 20), len(os.sched_getaffinity(0)))`
 	got := strings.Fields(c.ok("exec", u.SessionID, code).stdout)
-	want := []string{"0", j.ID, "True", "True", "300", "1"}
+	want := []string{"True", j.ID, "True", "True", "300", "1"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Errorf("in the kernel: CUDA_VISIBLE_DEVICES, SLURM_JOB_ID, model, cache, memory MiB, CPUs = %v, want %v", got, want)
+		t.Errorf("in the kernel: CUDA_VISIBLE_DEVICES is SLURM's GPU, SLURM_JOB_ID, model, cache, memory MiB, CPUs = %v, want %v", got, want)
 	}
 	if _, err := os.Stat(filepath.Join(c.shared, "huggingface", "hub", "models--sena-test--tiny-llama")); err != nil {
 		t.Errorf("the model is not in the shared cache: %v", err)
@@ -284,6 +286,9 @@ print(min(lims) // (1 << 20), len(os.sched_getaffinity(0)))`
 // from another shell shows it queued with SLURM's reason, and once the
 // GPUs are free the same up finishes and the session runs.
 func TestQueuedThenRunning(t *testing.T) {
+	t.Parallel()
+	needCluster(t)
+	lockGPUs(t)
 	c := newCLI(t)
 	blocker := blockGPUs(t)
 	cmd := c.command(c.upArgs("--gpu", "A100:1")...)
@@ -340,11 +345,12 @@ func TestEndedJobsSayWhy(t *testing.T) {
 	if out, err := exec.Command("scancel", sessionJob(t, cancelled.SessionID).ID).CombinedOutput(); err != nil {
 		t.Fatalf("scancel: %v %s", err, out)
 	}
-	r := c.waitRow(cancelled.SessionID, 30*time.Second, func(r lsRow) bool { return r.Status != "running" })
+	ended := func(r lsRow) bool { return r.Status != "running" && r.Reason != endingReason }
+	r := c.waitRow(cancelled.SessionID, 30*time.Second, ended)
 	if r.Status != "stopped" || r.Reason != "job cancelled (scancel)" {
 		t.Errorf("ls after scancel: %+v, want stopped (job cancelled (scancel))", r)
 	}
-	r = c.waitRow(limited.SessionID, 3*time.Minute, func(r lsRow) bool { return r.Status != "running" })
+	r = c.waitRow(limited.SessionID, 3*time.Minute, ended)
 	if r.Status != "stopped" || r.Reason != "SLURM's time limit reached" || time.Since(start) < 50*time.Second {
 		t.Errorf("ls after %s: %+v, want stopped (SLURM's time limit reached) after a minute", time.Since(start).Round(time.Second), r)
 	}
@@ -357,6 +363,9 @@ func TestEndedJobsSayWhy(t *testing.T) {
 // node's session gone), the job waits on with its labels: with the state
 // dir's records lost too, ls shows it as an orphan and gc cancels it.
 func TestKilledUpThenGC(t *testing.T) {
+	t.Parallel()
+	needCluster(t)
+	lockGPUs(t)
 	c := newCLI(t)
 	blockGPUs(t)
 	for _, withPlugin := range []bool{false, true} {

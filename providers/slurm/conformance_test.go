@@ -2,6 +2,7 @@ package slurm
 
 import (
 	"log/slog"
+	"os"
 	"testing"
 
 	"github.com/sena-labs/sena/core"
@@ -19,7 +20,10 @@ func TestConformance(t *testing.T) {
 	py := python(t)
 	hubSrv := hubtest.NewServer(t)
 	hubSrv.AddRepo("sena-test/tiny", "main", map[string][]byte{"config.json": []byte(`{"model_type": "llama"}`)})
-	t.Setenv("HF_ENDPOINT", hubSrv.URL)
+	// The in-process provider reads it here, the plugin through PassEnv
+	// (t.Setenv cannot be used with t.Parallel).
+	os.Setenv("HF_ENDPOINT", hubSrv.URL)
+	t.Cleanup(func() { os.Unsetenv("HF_ENDPOINT") })
 	shared := sharedDir(t)
 	providertest.Run(t, providertest.Options{
 		New: func(t *testing.T) core.Provider {

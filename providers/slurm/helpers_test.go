@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +17,21 @@ import (
 
 func TestMain(m *testing.M) {
 	ServeTunnel() // this test binary is also the tunnel process of in-process tests
-	os.Exit(m.Run())
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// gpus serialises the tests that use the node's two GPUs: those that fill
+// them to make a job queue, and those that ask for one. The others run
+// beside them.
+var gpus sync.Mutex
+
+func lockGPUs(t testing.TB) {
+	gpus.Lock()
+	t.Cleanup(gpus.Unlock) // registered first, so it runs after the test's own cleanups
 }
 
 // needCluster skips (fails in CI) unless a SLURM cluster answers.
@@ -84,6 +99,7 @@ func blockGPUs(t testing.TB) string {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("the blocker job %s did not start", id)
+	running, _ := exec.Command("squeue", "--noheader", "--states=running", "--format=%i %j %b").CombinedOutput()
+	t.Fatalf("the blocker job %s did not start within 30s; running:\n%s", id, running)
 	return ""
 }

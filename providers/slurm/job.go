@@ -151,17 +151,19 @@ func script(o *options, spec *core.SandboxSpec, dir string) string {
 	w(`"$py" %s >>"$dir/%s" 2>&1 &`, strings.Join(argv, " "), jupyterLog)
 	w("server=$!")
 	w(`trap 'kill -TERM $server 2>/dev/null' TERM INT`)
-	if spec.Timeout > 0 {
-		w(`( sleep %d; echo timeout >"$dir/%s"; kill -TERM $server 2>/dev/null ) &`, int(spec.Timeout.Seconds()+0.5), endedFile)
-		w("timer=$!")
-	}
-	w("for _ in $(seq 1200); do")
+	w("for _ in $(seq 6000); do")
 	w(`	if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then`)
 	w(`		echo "$SLURMD_NODENAME $port" >"$dir/%[1]s.tmp" && mv "$dir/%[1]s.tmp" "$dir/%[1]s"; break`, endpointFile)
 	w("	fi")
 	w(`	kill -0 $server 2>/dev/null || break`)
 	w("	sleep 0.1")
 	w("done")
+	if spec.Timeout > 0 {
+		// The sandbox's lifetime runs from when it can be used; SLURM's
+		// --time, from the job's start, is the backstop.
+		w(`( sleep %d; echo timeout >"$dir/%s"; kill -TERM $server 2>/dev/null ) &`, int(spec.Timeout.Seconds()+0.5), endedFile)
+		w("timer=$!")
+	}
 	w("code=0")
 	w(`while :; do wait $server; code=$?; kill -0 $server 2>/dev/null || break; done`)
 	if spec.Timeout > 0 {

@@ -2,6 +2,7 @@ package slurm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -73,11 +74,17 @@ func (p *Provider) List(ctx context.Context, req *core.ListRequest) (*core.ListR
 	if s := req.Labels[core.LabelSession]; s != "" {
 		args = append(args, "--name="+jobName(s))
 	}
+	resp := &core.ListResponse{}
 	js, err := jobs(ctx, args...)
+	if errors.Is(err, core.ErrUnavailable) {
+		// No SLURM here, so no job to see from here: ls, down and gc run
+		// where the cluster's commands do. (An up refused for that reason
+		// then leaves no record behind either.)
+		return resp, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	resp := &core.ListResponse{}
 	for i := range js {
 		j := &js[i]
 		labels, ok := labelsOf(*j)

@@ -90,7 +90,9 @@ func status(j *job, dir string) (core.Status, string) {
 		return core.StatusStopped, "out of memory (the job's --mem)"
 	case "DEADLINE":
 		return core.StatusStopped, "its deadline passed"
-	case "COMPLETING", "COMPLETED", "FAILED":
+	case "COMPLETING": // why is known once it has ended
+		return core.StatusStopped, endingReason
+	case "COMPLETED", "FAILED":
 		if why := ended(dir); why != "" {
 			return core.StatusStopped, why
 		}
@@ -101,6 +103,9 @@ func status(j *job, dir string) (core.Status, string) {
 	}
 	return core.StatusUnknown, strings.ToLower(j.State)
 }
+
+// endingReason is the reason while SLURM stops a job's processes.
+const endingReason = "ending: SLURM is stopping the job"
 
 // ended reads why Jupyter stopped, as the job wrote it.
 func ended(dir string) string {
