@@ -50,11 +50,10 @@ func (p *Provider) Inspect(ctx context.Context, req *core.InspectRequest) (*core
 // directory. A job already gone is success.
 func (p *Provider) Destroy(ctx context.Context, req *core.DestroyRequest) error {
 	st, err := readHandle(req.Handle)
-	if err != nil {
-		if strings.Contains(err.Error(), "newer") {
-			return err
-		}
-		return nil // a handle with no job made nothing
+	if errors.Is(err, core.ErrNotFound) {
+		return nil // a handle with no job: nothing was made
+	} else if err != nil {
+		return err // a newer provider's handle: that one must stop it
 	}
 	if err := scancel(ctx, st.JobID); err != nil {
 		return err
