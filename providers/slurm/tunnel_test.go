@@ -149,6 +149,21 @@ func TestTunnelThroughLoginHost(t *testing.T) {
 	if r := c.ok("exec", u.SessionID, "import os; print(os.environ['SLURM_JOB_ID'])"); strings.TrimSpace(r.stdout) != j.ID {
 		t.Errorf("exec through the tunnel printed %q, want the job id %s", r.stdout, j.ID)
 	}
+	// A tunnel that died while the job runs (a reboot of this host) comes
+	// back on the same port when sena next looks at the session.
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	for i := 0; i < 50 && tunnelAlive(dir); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if r := c.row(u.SessionID); r.Status != "running" || r.Reason != "" {
+		t.Errorf("ls after the tunnel died: %+v, want running", r)
+	}
+	if _, pid, ok = tunnelPID(dir); !ok {
+		t.Fatalf("ls did not bring the tunnel back")
+	}
+	if r := c.ok("exec", u.SessionID, "print(6 * 7)"); strings.TrimSpace(r.stdout) != "42" {
+		t.Errorf("exec through the tunnel brought back printed %q", r.stdout)
+	}
 	c.ok("down", u.SessionID)
 	for i := 0; i < 50 && syscall.Kill(pid, 0) == nil; i++ {
 		time.Sleep(100 * time.Millisecond)
