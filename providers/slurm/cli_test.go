@@ -326,6 +326,9 @@ func TestQueuedThenRunning(t *testing.T) {
 	if !strings.Contains(stderr.String(), "running on") {
 		t.Errorf("up's progress never said the job runs:\n%s", stderr)
 	}
+	if out := c.ok("providers").stdout; !strings.Contains(out, "honours: cpus, memory_mib, timeout, idle_timeout, files, models") {
+		t.Errorf("sena providers does not say what the slurm plugin honours:\n%s", out)
+	}
 	if r := c.row(id); r.Status != "running" {
 		t.Errorf("ls once the job started: %+v, want running", r)
 	}
@@ -355,6 +358,35 @@ func TestEndedJobsSayWhy(t *testing.T) {
 		t.Errorf("ls after %s: %+v, want stopped (SLURM's time limit reached) after a minute", time.Since(start).Round(time.Second), r)
 	}
 	c.ok("down", cancelled.SessionID, limited.SessionID)
+}
+
+// Ctrl-C while up waits in the queue cancels the job and leaves nothing.
+func TestInterruptedUp(t *testing.T) {
+	t.Parallel()
+	needCluster(t)
+	lockGPUs(t)
+	c := newCLI(t)
+	blockGPUs(t)
+	cmd := c.command(c.upArgs("--gpu", "A100:1")...)
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, stderr, "queued: Resources", 60*time.Second)
+	id := c.ls()[0].ID
+	job := sessionJob(t, id).ID
+	_ = cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err == nil {
+		t.Errorf("an interrupted up exited 0:\n%s", stderr)
+	}
+	if j, err := jobByID(context.Background(), job); err != nil || j != nil && active(j.State) {
+		t.Errorf("after Ctrl-C the job is %+v (%v), want cancelled", j, err)
+	}
+	if rows := c.ls(); len(rows) != 0 {
+		t.Errorf("ls after Ctrl-C: %+v", rows)
+	}
+	c.assertNoJobs()
 }
 
 // sena killed with SIGKILL while its job waits in the queue: ls shows the

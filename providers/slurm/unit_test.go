@@ -178,3 +178,35 @@ func TestHandleVersions(t *testing.T) {
 		t.Errorf("a handle without a job: %v", err)
 	}
 }
+
+// Every state squeue reports is a sandbox status with a reason to act on.
+func TestStatusOfEachState(t *testing.T) {
+	dir := t.TempDir()
+	for state, want := range map[string][2]string{
+		"PENDING":       {"queued", "Resources: waiting for free nodes or GPUs"},
+		"CONFIGURING":   {"queued", "its nodes are booting"},
+		"RUNNING":       {"running", ""},
+		"COMPLETING":    {"stopped", endingReason},
+		"TIMEOUT":       {"stopped", "SLURM's time limit reached"},
+		"CANCELLED":     {"stopped", "job cancelled (scancel)"},
+		"PREEMPTED":     {"stopped", "preempted by another job"},
+		"NODE_FAIL":     {"stopped", "its node failed"},
+		"OUT_OF_MEMORY": {"stopped", "out of memory (the job's --mem)"},
+		"COMPLETED":     {"stopped", "the job ended"},
+		"FAILED":        {"stopped", "the job failed (" + filepath.Join(dir, logFile) + " says why)"},
+	} {
+		s, why := status(&job{State: state, Reason: "Resources"}, dir)
+		if string(s) != want[0] || why != want[1] {
+			t.Errorf("%s: %s (%s), want %s (%s)", state, s, why, want[0], want[1])
+		}
+	}
+	// Why Jupyter stopped, as the job wrote it, says more than COMPLETED.
+	for written, want := range map[string]string{
+		"timeout": "its timeout was reached", "idle": "idle timeout: no kernel activity", "exit 0": "Jupyter exited",
+	} {
+		os.WriteFile(filepath.Join(dir, endedFile), []byte(written+"\n"), 0o600)
+		if _, why := status(&job{State: "COMPLETED"}, dir); why != want {
+			t.Errorf("ended %q: %q, want %q", written, why, want)
+		}
+	}
+}
