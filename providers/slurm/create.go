@@ -220,7 +220,7 @@ func (p *Provider) waitStarted(ctx context.Context, st *jobState, all []node, o 
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(min(p.poll, 250*time.Millisecond)):
+		case <-time.After(100 * time.Millisecond): // the endpoint file: a local look
 		}
 	}
 	target := net.JoinHostPort(st.Addr, strconv.Itoa(st.Port))
