@@ -23,7 +23,9 @@ const sinfoFormat = "%P\x1f%N\x1f%G\x1f%o"
 
 // nodes asks the cluster which partitions and nodes it has, with their GPUs.
 func nodes(ctx context.Context) ([]node, error) {
-	out, err := run(ctx, "sinfo", "--noheader", "--Node", "--format="+sinfoFormat)
+	// --all: hidden partitions too, and those of other groups; sbatch
+	// refuses what the user may not use, in its own words.
+	out, err := run(ctx, "sinfo", "--all", "--noheader", "--Node", "--format="+sinfoFormat)
 	if err != nil {
 		return nil, fmt.Errorf("slurm: ask the cluster for its partitions: %w", err)
 	}

@@ -174,6 +174,7 @@ func submit(args []string, scriptPath string) (string, error) {
 func (p *Provider) waitStarted(ctx context.Context, st *jobState, all []node, o *options, say func(string, ...any)) error {
 	var last string
 	var runningSince time.Time
+	failures := 0
 	interval, nextQueue := p.poll, time.Time{}
 	for {
 		if node, port, ok := readEndpoint(st.Dir); ok {
@@ -185,9 +186,19 @@ func (p *Provider) waitStarted(ctx context.Context, st *jobState, all []node, o 
 		}
 		if time.Now().After(nextQueue) {
 			j, err := jobByID(ctx, st.JobID)
+			var ce *commandError
+			if errors.As(err, &ce) && failures < 5 {
+				// A busy controller times out now and then; a queue wait
+				// of hours must not end on one failed squeue.
+				failures++
+				say("squeue failed (%v); asking again", err)
+				nextQueue = time.Now().Add(p.maxPoll)
+				continue
+			}
 			if err != nil {
 				return err
 			}
+			failures = 0
 			if j == nil {
 				return core.Errorf(core.ErrUnavailable, "slurm: job %s is gone from the queue before Jupyter started%s", st.JobID, logTails(st.Dir))
 			}

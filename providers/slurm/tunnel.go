@@ -271,10 +271,18 @@ func runTunnel(spec tunnelSpec) error {
 	user, addr, _ := strings.Cut(spec.Login, "@")
 	l := &loginHost{user: user, addr: addr, knownHosts: spec.KnownHosts}
 	t := &tunnel{login: l, target: spec.Target}
-	if _, err := t.client(); err != nil {
+	c, err := t.client()
+	if err != nil {
 		fmt.Println("error", err)
 		return err
 	}
+	// The login host must reach the node, or the tunnel leads nowhere.
+	probe, err := c.Dial("tcp", spec.Target)
+	if err != nil {
+		fmt.Printf("error the login host %s cannot reach %s: %v\n", l.addr, spec.Target, err)
+		return err
+	}
+	probe.Close()
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", spec.Port))
 	if err != nil {
 		fmt.Println("error listen on this host:", err)

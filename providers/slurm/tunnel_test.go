@@ -130,8 +130,14 @@ func TestTunnelThroughLoginHost(t *testing.T) {
 		t.Errorf("up with an unknown login host key: exit %d, %q", r.code, r.stderr)
 	}
 	c.assertNoJobs()
+	opts = append(opts, "--provider-option", "pass_env=SSH_AUTH_SOCK")
+	// A node the login host cannot reach either: the job is cancelled.
+	if r := c.run(c.upArgs(append(opts, "--provider-option", "node_address={node}.invalid")...)...); r.code == 0 || !strings.Contains(r.stderr, "the login host 127.0.0.1") || !strings.Contains(r.stderr, "cannot reach") {
+		t.Errorf("up with a node the login host cannot reach: exit %d, %q", r.code, r.stderr)
+	}
+	c.assertNoJobs()
 
-	u := c.up(append(opts, "--provider-option", "pass_env=SSH_AUTH_SOCK")...)
+	u := c.up(opts...)
 	j := sessionJob(t, u.SessionID)
 	dir := filepath.Dir(j.WorkDir)
 	_, jobPort, _ := readEndpoint(dir)
