@@ -224,19 +224,17 @@ func (c *senaCLI) assertNoJobs() {
 	}
 }
 
-// `sena up --gpu A100:1 --model ... --timeout 4h`, exec and down through the
+// `sena up --gpu A100:2 --model ... --timeout 4h`, exec and down through the
 // real binary: the job asks SLURM for the GPU, the time and the memory,
 // the kernel sees CUDA_VISIBLE_DEVICES as SLURM set it and the model in the
 // shared cache, and the job's name and comment carry Sena's labels.
 func TestUpExecDown(t *testing.T) {
 	t.Parallel()
-	needCluster(t)
-	lockGPUs(t)
 	c := newCLI(t)
 	hubSrv := hubtest.NewServer(t)
 	hubSrv.AddRepo("sena-test/tiny-llama", "main", hubtest.TinyLlama())
 	c.env = append(c.env, "HF_ENDPOINT="+hubSrv.URL)
-	u := c.up("--gpu", "A100:1", "--model", "sena-test/tiny-llama", "--timeout", "4h", "--memory", "300", "--cpus", "1",
+	u := c.up("--gpu", "A100:2", "--model", "sena-test/tiny-llama", "--timeout", "4h", "--memory", "300", "--cpus", "1",
 		"--provider-option", "pass_env=HF_ENDPOINT")
 
 	j := sessionJob(t, u.SessionID)
@@ -248,8 +246,8 @@ func TestUpExecDown(t *testing.T) {
 		t.Errorf("the job's comment %q does not carry Sena's labels", j.Comment)
 	}
 	out, err := exec.Command("squeue", "--jobs="+j.ID, "--noheader", "--format=%l %b %m").CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "4:00:00 gres:gpu:a100:1 300M" {
-		t.Errorf("the job asked SLURM for %q (%v), want time 4:00:00, gres:gpu:a100:1, 300M", out, err)
+	if err != nil || strings.TrimSpace(string(out)) != "4:00:00 gres:gpu:a100:2 300M" {
+		t.Errorf("the job asked SLURM for %q (%v), want time 4:00:00, gres:gpu:a100:2, 300M", out, err)
 	}
 
 	code := `import os
@@ -287,11 +285,9 @@ print(min(lims) // (1 << 20), len(os.sched_getaffinity(0)))`
 // GPUs are free the same up finishes and the session runs.
 func TestQueuedThenRunning(t *testing.T) {
 	t.Parallel()
-	needCluster(t)
-	lockGPUs(t)
 	c := newCLI(t)
-	blocker := blockGPUs(t)
-	cmd := c.command(c.upArgs("--gpu", "A100:1")...)
+	blocker := blockGPUs(t, "h100")
+	cmd := c.command(c.upArgs("--gpu", "H100:1")...)
 	var stdout bytes.Buffer
 	stderr := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
@@ -360,48 +356,19 @@ func TestEndedJobsSayWhy(t *testing.T) {
 	c.ok("down", cancelled.SessionID, limited.SessionID)
 }
 
-// Ctrl-C while up waits in the queue cancels the job and leaves nothing.
-func TestInterruptedUp(t *testing.T) {
-	t.Parallel()
-	needCluster(t)
-	lockGPUs(t)
-	c := newCLI(t)
-	blockGPUs(t)
-	cmd := c.command(c.upArgs("--gpu", "A100:1")...)
-	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, stderr, "queued: Resources", 60*time.Second)
-	id := c.ls()[0].ID
-	job := sessionJob(t, id).ID
-	_ = cmd.Process.Signal(os.Interrupt)
-	if err := cmd.Wait(); err == nil {
-		t.Errorf("an interrupted up exited 0:\n%s", stderr)
-	}
-	if j, err := jobByID(context.Background(), job); err != nil || j != nil && active(j.State) {
-		t.Errorf("after Ctrl-C the job is %+v (%v), want cancelled", j, err)
-	}
-	if rows := c.ls(); len(rows) != 0 {
-		t.Errorf("ls after Ctrl-C: %+v", rows)
-	}
-	c.assertNoJobs()
-}
-
-// sena killed with SIGKILL while its job waits in the queue: ls shows the
+// Ctrl-C while up waits in the queue cancels the job. sena killed with
+// SIGKILL while its job waits in the queue: ls shows the
 // session abandoned and gc leaves nothing, whether or not the plugin had
 // time to cancel the job on its way out. Killed with its plugin (the login
 // node's session gone), the job waits on with its labels: with the state
 // dir's records lost too, ls shows it as an orphan and gc cancels it.
 func TestKilledUpThenGC(t *testing.T) {
 	t.Parallel()
-	needCluster(t)
-	lockGPUs(t)
 	c := newCLI(t)
-	blockGPUs(t)
+	blockGPUs(t, "l4")
+	interruptedUp(t, c)
 	for _, withPlugin := range []bool{false, true} {
-		cmd := c.command(c.upArgs("--gpu", "A100:2")...)
+		cmd := c.command(c.upArgs("--gpu", "L4:2")...)
 		stderr := &lockedBuffer{}
 		cmd.Stderr = stderr
 		if err := cmd.Start(); err != nil {
@@ -446,6 +413,32 @@ func TestKilledUpThenGC(t *testing.T) {
 	}
 }
 
+// interruptedUp: Ctrl-C while up waits in the queue cancels the job and
+// leaves nothing. The node's L4 GPUs are busy.
+func interruptedUp(t *testing.T, c *senaCLI) {
+	t.Helper()
+	cmd := c.command(c.upArgs("--gpu", "L4:1")...)
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, stderr, "queued: Resources", 60*time.Second)
+	id := c.ls()[0].ID
+	job := sessionJob(t, id).ID
+	_ = cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err == nil {
+		t.Errorf("an interrupted up exited 0:\n%s", stderr)
+	}
+	if j, err := jobByID(context.Background(), job); err != nil || j != nil && active(j.State) {
+		t.Errorf("after Ctrl-C the job is %+v (%v), want cancelled", j, err)
+	}
+	if rows := c.ls(); len(rows) != 0 {
+		t.Errorf("ls after Ctrl-C: %+v", rows)
+	}
+	c.assertNoJobs()
+}
+
 // children are the pids whose parent is pid.
 func children(pid int) []int {
 	var out []int
@@ -482,7 +475,7 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"no SLURM on PATH", nil, []string{"PATH=" + noSlurm}, "sinfo is not on PATH"},
 		{"unknown partition", []string{"--provider-option", "partition=nope"}, nil, `no partition "nope" that you can use; it has debug`},
-		{"GPU kind the cluster lacks", []string{"--gpu", "H100:1"}, nil, "has no H100 GPUs; it has a100 (up to 2 per node)"},
+		{"GPU kind the cluster lacks", []string{"--gpu", "B200:1"}, nil, "has no B200 GPUs; it has a100 (up to 2 per node), h100 (up to 2 per node), l4 (up to 2 per node)"},
 		{"too many GPUs", []string{"--gpu", "A100:3"}, nil, "at most 2 a100 GPUs on one node, 3 requested"},
 		{"sbatch refuses", []string{"--provider-option", "constraint=nosuchfeature"}, nil, "sbatch refused the job: Batch job submission failed: Invalid feature specification"},
 		{"reserved sbatch option", []string{"--provider-option", "sbatch_args=--job-name=x"}, nil, "sbatch_args may not set --job-name"},

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,16 +21,6 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(binDir)
 	}
 	os.Exit(code)
-}
-
-// gpus serialises the tests that use the node's two GPUs: those that fill
-// them to make a job queue, and those that ask for one. The others run
-// beside them.
-var gpus sync.Mutex
-
-func lockGPUs(t testing.TB) {
-	gpus.Lock()
-	t.Cleanup(gpus.Unlock) // registered first, so it runs after the test's own cleanups
 }
 
 // needCluster skips (fails in CI) unless a SLURM cluster answers.
@@ -81,11 +70,13 @@ func testContext(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// blockGPUs submits a job that holds both of the node's GPUs, so the next
-// GPU job queues, and returns its id; it is cancelled when the test ends.
-func blockGPUs(t testing.TB) string {
+// blockGPUs submits a job that holds both of the node's GPUs of one type,
+// so the next job that asks for one queues, and returns its id; it is
+// cancelled when the test ends. The test cluster has two GPUs of each of
+// three types (a100, h100, l4): the tests that fill one each use their own.
+func blockGPUs(t testing.TB, gpuType string) string {
 	t.Helper()
-	out, err := exec.Command("sbatch", "--parsable", "--job-name=gpu-blocker", "--gres=gpu:a100:2", "--output=/dev/null", "--wrap=sleep 600").CombinedOutput()
+	out, err := exec.Command("sbatch", "--parsable", "--job-name=gpu-blocker", "--gres=gpu:"+gpuType+":2", "--output=/dev/null", "--wrap=sleep 600").CombinedOutput()
 	if err != nil {
 		t.Fatalf("sbatch the blocker: %v: %s", err, out)
 	}

@@ -154,8 +154,18 @@ func removeJobDir(dir, session string) error {
 	if !isJobDir(dir, session) {
 		return core.Errorf(core.ErrInvalidConfig, "slurm: %s is not the job directory of sandbox %s (no %s file naming it); left as it is", dir, session, markerFile)
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	// Renamed first, so that a removal cut short (a plugin stopped with
+	// its host) leaves no half directory that looks like a sandbox, only a
+	// tombstone the next removal sweeps.
+	tomb := filepath.Join(filepath.Dir(dir), "."+session+".removing")
+	if err := os.Rename(dir, tomb); err != nil {
 		return fmt.Errorf("slurm: remove the job directory: %w", err)
+	}
+	old, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), ".*.removing"))
+	for _, t := range old {
+		if err := os.RemoveAll(t); err != nil && t == tomb {
+			return fmt.Errorf("slurm: remove the job directory: %w", err)
+		}
 	}
 	return nil
 }
