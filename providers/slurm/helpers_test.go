@@ -2,6 +2,7 @@ package slurm
 
 import (
 	"context"
+	"flag"
 	"os"
 	"os/exec"
 	"strings"
@@ -16,6 +17,14 @@ import (
 
 func TestMain(m *testing.M) {
 	ServeTunnel() // this test binary is also the tunnel process of in-process tests
+	// The tests wait on SLURM and Jupyter more than they compute: run them
+	// all at once rather than GOMAXPROCS at a time, unless told otherwise.
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		_ = flag.Set("test.parallel", "8")
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
