@@ -63,13 +63,11 @@ func (e *env) lsRow(s session.SessionStatus) lsRow {
 		r.Status = "orphan:" + s.Status // `sena gc` removes it
 		return r
 	}
-	if s.State == session.StateStarting {
-		if s.Status != core.StatusQueued { // a queued job's up waits for it
-			r.Status = "starting"
-		}
-		if s.Abandoned() {
-			r.Status = "abandoned" // its up was killed; `sena gc` removes it
-		}
+	switch {
+	case s.Abandoned():
+		r.Status = "abandoned" // its up died or failed unconfirmed; `sena gc` removes it
+	case s.State == session.StateStarting && s.Status != core.StatusQueued: // a queued job's up waits for it
+		r.Status = "starting"
 	}
 	r.JupyterURL, _ = e.manager.JupyterURL(s.Record)
 	r.NotebookPath = e.manager.Store().NotebookPath(s.ID)

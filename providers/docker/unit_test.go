@@ -152,7 +152,7 @@ func TestNewContainerSpec(t *testing.T) {
 	if !strings.HasPrefix(cmd, "timeout -k 30 90 python3 -c "+core.JupyterServerLauncher+" ") {
 		t.Errorf("cmd %q: want jupyter_server under `timeout 90`", cmd)
 	}
-	for _, want := range []string{"--ServerApp.ip=0.0.0.0", "--ServerApp.port=8888", "--ServerApp.root_dir=/workspace", "--ServerApp.shutdown_no_activity_timeout=60"} {
+	for _, want := range []string{"--ServerApp.ip=0.0.0.0", "--ServerApp.port=8888", "--ServerApp.root_dir=/workspace", "--sena-idle-timeout=60"} {
 		if !slices.Contains(cs.config.Cmd, want) {
 			t.Errorf("cmd %q lacks %s", cmd, want)
 		}

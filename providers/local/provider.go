@@ -107,10 +107,7 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 			return nil, err
 		}
 	}
-	env := os.Environ()
-	for k, v := range spec.Env {
-		env = append(env, k+"="+v)
-	}
+	env := sandboxEnv(spec.Env)
 	python, checked, err := interpreter(ctx, opts.Python, spec.PythonPackages, env, progress)
 	if err != nil {
 		return nil, err
