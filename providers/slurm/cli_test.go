@@ -236,7 +236,7 @@ func TestUpExecDown(t *testing.T) {
 	hubSrv.AddRepo("sena-test/tiny-llama", "main", hubtest.TinyLlama())
 	c.env = append(c.env, "HF_ENDPOINT="+hubSrv.URL)
 	u := c.up("--gpu", "A100:2", "--model", "sena-test/tiny-llama", "--timeout", "4h", "--memory", "300", "--cpus", "1",
-		"--provider-option", "pass_env=HF_ENDPOINT")
+		"--provider-option", "pass_env=HF_ENDPOINT", "--provider-option", standinCUDA(t))
 
 	j := sessionJob(t, u.SessionID)
 	if j.State != "RUNNING" || j.Name != "sena-"+u.SessionID {
@@ -288,7 +288,7 @@ func TestQueuedThenRunning(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)
 	blocker := blockGPUs(t, "h100")
-	cmd := c.command(c.upArgs("--gpu", "H100:1")...)
+	cmd := c.command(c.upArgs("--gpu", "H100:1", "--provider-option", standinCUDA(t))...)
 	var stdout bytes.Buffer
 	stderr := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr

@@ -3,8 +3,10 @@ package slurm
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -102,4 +104,22 @@ func blockGPUs(t testing.TB, gpuType string) string {
 	running, _ := exec.Command("squeue", "--noheader", "--states=running", "--format=%i %j %b").CombinedOutput()
 	t.Fatalf("the blocker job %s did not start within 30s; running:\n%s", id, running)
 	return ""
+}
+
+// standinCUDA builds testdata/standin_cuda.c as a libcuda.so.1 and returns
+// the setup option that puts it before any other in the job, for the tests
+// whose `up --gpu` Sena checks in the kernel: CUDA then sees the GPUs SLURM
+// allocated, named as scripts/slurm-up's gres.conf orders them.
+func standinCUDA(t testing.TB) string {
+	t.Helper()
+	cc := need(t, "cc", "apt-get install gcc")
+	dir := filepath.Join(sharedDir(t), "standin-cuda")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(cc, "-shared", "-fPIC", "-o", filepath.Join(dir, "libcuda.so.1"), "testdata/standin_cuda.c").CombinedOutput(); err != nil {
+		t.Fatalf("build the stand-in libcuda: %v\n%s", err, out)
+	}
+	names := "NVIDIA A100-SXM4-80GB,NVIDIA A100-SXM4-80GB,NVIDIA H100 80GB HBM3,NVIDIA H100 80GB HBM3,NVIDIA L4,NVIDIA L4"
+	return fmt.Sprintf("setup=export LD_LIBRARY_PATH=%s SENA_STANDIN_GPU_NAMES=%q", dir, names)
 }
