@@ -236,7 +236,12 @@ func TestUpExecDown(t *testing.T) {
 	hubSrv.AddRepo("sena-test/tiny-llama", "main", hubtest.TinyLlama())
 	c.env = append(c.env, "HF_ENDPOINT="+hubSrv.URL)
 	u := c.up("--gpu", "A100:2", "--model", "sena-test/tiny-llama", "--timeout", "4h", "--memory", "300", "--cpus", "1",
-		"--provider-option", "pass_env=HF_ENDPOINT", "--provider-option", standinCUDA(t))
+		"--provider-option", "pass_env=HF_ENDPOINT", "--provider-option", standinCUDA(t),
+		"--provider-option", "node_address={node}") // by its name, which Jupyter's Host check must let in
+	node, _ := os.Hostname()
+	if short, _, _ := strings.Cut(node, "."); !strings.HasPrefix(u.JupyterURL, "http://"+short+":") {
+		t.Errorf("Jupyter URL %s: want the node's name, %s", u.JupyterURL, short)
+	}
 
 	j := sessionJob(t, u.SessionID)
 	if j.State != "RUNNING" || j.Name != "sena-"+u.SessionID {

@@ -141,6 +141,10 @@ func script(o *options, spec *core.SandboxSpec, dir string) string {
 	var argv []string
 	for _, a := range core.JupyterServerCommand(core.JupyterLaunch{
 		IP: "0.0.0.0", Port: jupyterPort, RootDir: filepath.Join(dir, workDir), IdleTimeout: spec.IdleTimeout,
+		// Reached directly, the node is asked for by a name only the
+		// cluster knows, which jupyter_server's Host check would refuse;
+		// through the tunnel it is asked for at 127.0.0.1, and keeps it.
+		RemoteHost: o.LoginHost == "",
 	}) {
 		if a == fmt.Sprintf("--ServerApp.port=%d", jupyterPort) {
 			argv = append(argv, `"--ServerApp.port=$port"`)
