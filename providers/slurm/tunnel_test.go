@@ -3,6 +3,7 @@ package slurm
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -147,6 +148,21 @@ func TestTunnelThroughLoginHost(t *testing.T) {
 	}
 	if ju.Hostname() != "127.0.0.1" || ju.Port() == strconv.Itoa(jobPort) {
 		t.Errorf("Jupyter URL %s: want the tunnel's local port on 127.0.0.1, not the job's port %d", u.JupyterURL, jobPort)
+	}
+	// Reached at 127.0.0.1, the server keeps its Host check: a page that
+	// rebinds a name to this host is refused, token or not.
+	for host, want := range map[string]int{"": http.StatusOK, "rebound.example": http.StatusForbidden} {
+		req, _ := http.NewRequest(http.MethodGet, u.JupyterURL, nil) // the token is in its query
+		req.URL.Path = "/api/status"
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != want {
+			t.Errorf("GET /api/status through the tunnel, Host %q: %v %v, want %d", host, resp, err, want)
+			continue
+		}
+		resp.Body.Close()
 	}
 	_, pid, ok := tunnelPID(dir)
 	if !ok {
