@@ -175,11 +175,17 @@ func startTunnel(ctx context.Context, exe string, st *jobState, target string, p
 	}
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // outlives the plugin and sena
-	out, err := cmd.StdoutPipe()
+	// A pipe of our own, not StdoutPipe: Wait would close that one as soon
+	// as a tunnel that failed exits, before its one line is read.
+	out, w, err := os.Pipe()
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
+	defer out.Close()
+	cmd.Stdout = w
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
 		return fmt.Errorf("slurm: start the SSH tunnel (%s): %w", exe, err)
 	}
 	go func() { _ = cmd.Wait() }()
