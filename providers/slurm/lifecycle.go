@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,7 +39,7 @@ func (p *Provider) Inspect(ctx context.Context, req *core.InspectRequest) (*core
 	if s == core.StatusRunning && st.LocalPort != 0 && !tunnelAlive(st.Dir) {
 		// The tunnel process is this host's: gone after a reboot, say. The
 		// job still runs, so bring the tunnel back on its port.
-		target := fmt.Sprintf("%s:%d", st.Addr, st.Port)
+		target := net.JoinHostPort(st.Addr, strconv.Itoa(st.Port))
 		if err := startTunnel(ctx, p.exe, st, target, st.LocalPort); err != nil {
 			why = "its SSH tunnel is down: " + err.Error()
 		}
