@@ -19,13 +19,14 @@ import (
 
 func TestMain(m *testing.M) {
 	ServeTunnel() // this test binary is also the tunnel process of in-process tests
-	// The tests wait on SLURM and Jupyter more than they compute: run them
-	// all at once rather than GOMAXPROCS at a time, unless told otherwise.
+	// The tests wait on SLURM and Jupyter more than they compute: run four
+	// at once rather than GOMAXPROCS, unless told otherwise (more starve
+	// the kernels of a 2-core machine).
 	flag.Parse()
 	set := false
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
 	if !set {
-		_ = flag.Set("test.parallel", "8")
+		_ = flag.Set("test.parallel", "4")
 	}
 	code := m.Run()
 	if binDir != "" {
