@@ -196,7 +196,11 @@ type InspectRequest struct{ Handle Handle }
 
 // InspectResponse reports a sandbox's status.
 type InspectResponse struct {
-	Status   Status
+	Status Status
+	// Reason says why, in the backend's words, when the status alone does
+	// not: what a queued sandbox waits for ("Resources"), why a stopped one
+	// ended ("time limit reached"). Empty when there is nothing to add.
+	Reason   string
 	Endpoint Endpoint
 }
 
@@ -214,6 +218,7 @@ type SandboxInfo struct {
 	Handle Handle
 	Labels map[string]string
 	Status Status
+	Reason string // as InspectResponse.Reason
 }
 
 // Status is a sandbox's state.
@@ -224,4 +229,7 @@ const (
 	StatusRunning Status = "running"
 	StatusStopped Status = "stopped"
 	StatusUnknown Status = "unknown"
+	// StatusQueued is a sandbox the backend accepted but has not started:
+	// a batch job waiting for its resources (Reason says what it waits for).
+	StatusQueued Status = "queued"
 )

@@ -67,7 +67,11 @@ func printLs(c *cli.Context, rows []lsRow, wide bool) error {
 		if !r.CreatedAt.IsZero() {
 			age = humanize.Age(time.Since(r.CreatedAt))
 		}
-		line := []string{r.ID, r.Status, r.Provider, gpu, age, strings.Join(r.Models, ",")}
+		status := r.Status
+		if r.Reason != "" {
+			status += " (" + r.Reason + ")" // queued (Resources), stopped (time limit reached)
+		}
+		line := []string{r.ID, status, r.Provider, gpu, age, strings.Join(r.Models, ",")}
 		if wide {
 			line = append(line, dash(r.JupyterURL), dash(r.NotebookPath))
 		}
@@ -139,7 +143,10 @@ type lsRow struct {
 	ID string `json:"session_id"`
 	// Status is the live status (running, stopped, unknown), or starting,
 	// abandoned (its up was killed), orphan (a sandbox with no session).
-	Status       string    `json:"status"`
+	Status string `json:"status"`
+	// Reason says why, where the backend says: queued (Resources),
+	// stopped (SLURM's time limit reached).
+	Reason       string    `json:"reason,omitempty"`
 	Provider     string    `json:"provider"`
 	Mode         core.Mode `json:"mode"`
 	GPU          string    `json:"gpu"`
@@ -153,7 +160,7 @@ type lsRow struct {
 
 func (e *env) lsRow(s session.SessionStatus) lsRow {
 	r := lsRow{
-		ID: s.ID, Provider: s.Provider, Status: string(s.Status), Mode: s.Mode, GPU: s.Config.GPU,
+		ID: s.ID, Provider: s.Provider, Status: string(s.Status), Reason: s.Reason, Mode: s.Mode, GPU: s.Config.GPU,
 		CreatedAt: s.CreatedAt, Orphan: s.Orphan, Models: []string{},
 	}
 	for _, m := range s.Models {
@@ -177,7 +184,7 @@ func (e *env) lsRow(s session.SessionStatus) lsRow {
 	switch {
 	case s.Abandoned():
 		r.Status = "abandoned" // its up died or failed unconfirmed; `sena gc` removes it
-	case s.State == session.StateStarting:
+	case s.State == session.StateStarting && s.Status != core.StatusQueued: // a queued job's up waits for it
 		r.Status = "starting"
 	}
 	r.JupyterURL, _ = e.manager.JupyterURL(s.Record)

@@ -152,6 +152,9 @@ func (m *Manager) destroyByLabel(ctx context.Context, prov core.Provider, id str
 type SessionStatus struct {
 	*Record
 	Status core.Status
+	// Reason is the backend's word on the status, when it has one: what a
+	// queued sandbox waits for, why a stopped one ended.
+	Reason string
 	// Orphan is true for a sandbox found on a backend with no record here.
 	Orphan bool
 }
@@ -187,14 +190,14 @@ func (m *Manager) List(ctx context.Context, providers []string) ([]SessionStatus
 			}
 			continue
 		}
-		for _, r := range byProvider[name] {
-			out = append(out, SessionStatus{Record: r, Status: inspect(ctx, prov, r)})
-		}
-		orphans, err := m.orphans(ctx, prov, name, known)
+		found, err := m.found(ctx, prov)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("list %s sandboxes: %w", name, err))
 		}
-		out = append(out, orphans...)
+		for _, r := range byProvider[name] {
+			out = append(out, inspect(ctx, prov, r, found))
+		}
+		out = append(out, orphans(name, found, known)...)
 		release()
 	}
 	return out, errs
@@ -206,37 +209,52 @@ func (s SessionStatus) Abandoned() bool {
 	return !s.Orphan && (s.State == StateAbandoned || s.State == StateStarting && !ownerAlive(s.UpOwner))
 }
 
-func inspect(ctx context.Context, prov core.Provider, r *Record) core.Status {
+// inspect is a record's live status. A record without a handle is an up
+// still in Create (a batch job waiting in its queue, say): what the backend
+// lists under its session label stands for it.
+func inspect(ctx context.Context, prov core.Provider, r *Record, found []core.SandboxInfo) SessionStatus {
+	s := SessionStatus{Record: r, Status: core.StatusUnknown}
 	if r.Handle.ID == "" {
-		return core.StatusUnknown
+		for _, sb := range found {
+			if sb.Labels[core.LabelSession] == r.ID {
+				s.Status, s.Reason = sb.Status, sb.Reason
+			}
+		}
+		return s
 	}
 	resp, err := prov.Inspect(ctx, &core.InspectRequest{Handle: r.Handle})
 	switch {
 	case errors.Is(err, core.ErrNotFound):
-		return core.StatusStopped
-	case err != nil:
-		return core.StatusUnknown
+		s.Status = core.StatusStopped
+	case err == nil:
+		s.Status, s.Reason = resp.Status, resp.Reason
 	}
-	return resp.Status
+	return s
 }
 
-func (m *Manager) orphans(ctx context.Context, prov core.Provider, name string, known map[string]bool) ([]SessionStatus, error) {
+// found lists the sandboxes of this state dir on a provider's backend.
+func (m *Manager) found(ctx context.Context, prov core.Provider) ([]core.SandboxInfo, error) {
 	l, err := prov.List(ctx, &core.ListRequest{Labels: map[string]string{core.LabelManaged: "true", core.LabelStateDir: m.store.Owner()}})
 	if err != nil {
 		return nil, err
 	}
+	return l.Sandboxes, nil
+}
+
+// orphans are the sandboxes found that no record here owns.
+func orphans(name string, found []core.SandboxInfo, known map[string]bool) []SessionStatus {
 	var out []SessionStatus
-	for _, sb := range l.Sandboxes {
+	for _, sb := range found {
 		id := sb.Labels[core.LabelSession]
 		if known[id] {
 			continue
 		}
 		out = append(out, SessionStatus{
 			Record: &Record{ID: id, Provider: name, Handle: sb.Handle},
-			Status: sb.Status, Orphan: true,
+			Status: sb.Status, Reason: sb.Reason, Orphan: true,
 		})
 	}
-	return out, nil
+	return out
 }
 
 // GC destroys sandboxes of this state dir that no live session owns: those
