@@ -27,13 +27,8 @@ var downCommand = &cli.Command{
 		}
 		out := downOutput{Stopped: []stoppedSession{}, Removed: []removedSandbox{}}
 		if c.Bool("all") {
-			recs, err := e.manager.Store().List()
-			if err != nil {
-				return err
-			}
-			for _, r := range recs {
-				ids = append(ids, r.ID)
-			}
+			// gc first (orphans and abandoned sessions), then every record
+			// still there: gc may have removed some.
 			removed, errs := e.manager.GC(c.Context, listProviders(c, e))
 			warn(c, errs)
 			for _, r := range removed {
@@ -41,6 +36,13 @@ var downCommand = &cli.Command{
 				if !e.json {
 					fmt.Fprintf(c.App.Writer, "removed orphan sandbox %s (%s)\n", r.ID, r.Provider)
 				}
+			}
+			recs, err := e.manager.Store().List()
+			if err != nil {
+				return err
+			}
+			for _, r := range recs {
+				ids = append(ids, r.ID)
 			}
 		}
 		var errs []error

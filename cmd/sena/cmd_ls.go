@@ -193,16 +193,15 @@ func (e *env) lsRow(s session.SessionStatus) lsRow {
 }
 
 // listProviders are the backends searched for sandboxes: the one named
-// with --provider, or every built-in one (unreachable ones are skipped).
+// with --provider, or every provider, plugins included (unreachable ones
+// are skipped).
 func listProviders(c *cli.Context, e *env) []string {
 	if v, explicit := globalProvider(c); explicit {
 		return []string{v}
 	}
-	var names []string
-	for n := range e.registry.Builtin {
-		names = append(names, n)
-	}
-	return names
+	// Every provider, plugins included, so that no sandbox of this state
+	// dir runs unseen even when its record is lost.
+	return e.registry.Names()
 }
 
 func warn(c *cli.Context, errs []error) {
