@@ -66,8 +66,9 @@ func JupyterServerArgs(l JupyterLaunch) []string {
 //
 // It enforces Sena's idle rule: with --sena-idle-timeout=SECONDS, the
 // server stops (SIGTERM to itself: it shuts its kernels down and exits)
-// once no kernel has been busy or produced output for that long, whether
-// or not clients are connected. jupyter_server's own culler skips
+// once no kernel has been busy (or starting, which under load takes
+// seconds) or produced output for that long, whether or not clients are
+// connected. jupyter_server's own culler skips
 // connected kernels, and its shutdown timer counts any API request as
 // activity, so an agent holding a connection would keep a GPU forever.
 const JupyterServerLauncher = `import json, os, signal, sys, tempfile, threading, time
@@ -91,7 +92,7 @@ def _sena_idle(app, limit):
             km = app.kernel_manager
             for kid in list(km.list_kernel_ids()):
                 k = km.get_kernel(kid)
-                if getattr(k, "execution_state", "") == "busy":
+                if getattr(k, "execution_state", "idle") != "idle":  # busy, or still starting
                     last = time.time()
                 if getattr(k, "last_activity", None) is not None:
                     last = max(last, k.last_activity.timestamp())
