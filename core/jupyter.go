@@ -67,7 +67,9 @@ func JupyterServerArgs(l JupyterLaunch) []string {
 // It enforces Sena's idle rule: with --sena-idle-timeout=SECONDS, the
 // server stops (SIGTERM to itself: it shuts its kernels down and exits)
 // once no kernel has been busy (or starting, which under load takes
-// seconds) or produced output for that long, whether or not clients are
+// seconds; at most 20 s of it counts, as a server that missed the
+// kernel's first status would see it starting forever) or produced output
+// for that long, whether or not clients are
 // connected. jupyter_server's own culler skips
 // connected kernels, and its shutdown timer counts any API request as
 // activity, so an agent holding a connection would keep a GPU forever.
@@ -85,14 +87,16 @@ with open(os.path.join(_d, "kernels", "python3", "kernel.json"), "w") as _f:
 os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (_d, os.environ.get("JUPYTER_PATH")) if p)
 from jupyter_server.serverapp import ServerApp, launch_new_instance
 def _sena_idle(app, limit):
-    last, step = time.time(), max(1.0, min(30.0, limit / 5))
+    last, step, starting = time.time(), max(1.0, min(30.0, limit / 5)), {}
     while True:
         time.sleep(step)
         try:
             km = app.kernel_manager
             for kid in list(km.list_kernel_ids()):
                 k = km.get_kernel(kid)
-                if getattr(k, "execution_state", "idle") != "idle":  # busy, or still starting
+                state = getattr(k, "execution_state", "idle")
+                since = starting.setdefault(kid, time.time()) if state == "starting" else starting.pop(kid, None)
+                if state == "busy" or (state == "starting" and time.time() - since < 20):
                     last = time.time()
                 if getattr(k, "last_activity", None) is not None:
                     last = max(last, k.last_activity.timestamp())
