@@ -68,19 +68,30 @@ func JupyterServerCommand(l JupyterLaunch) []string {
 // KernelName is the kernelspec every session's kernel is started with.
 const KernelName = "python3"
 
-// WriteKernelSpec writes Sena's kernelspec for python under dataDir (a
-// directory of JUPYTER_PATH, which the server searches before the system's),
-// so the session's kernel runs exactly that interpreter.
-func WriteKernelSpec(dataDir, python string) error {
-	spec, _ := json.MarshalIndent(map[string]any{ // strings only: cannot fail
+// KernelSpec is Sena's kernel.json for python: the kernel runs exactly that
+// interpreter, with env added to the server's environment (secrets that
+// container providers keep out of the server's own).
+func KernelSpec(python string, env map[string]string) []byte {
+	spec := map[string]any{
 		"argv":         []string{python, "-m", "ipykernel_launcher", "-f", "{connection_file}"},
 		"display_name": "Python 3 (ipykernel)",
 		"language":     "python",
 		"metadata":     map[string]any{"debugger": true, "sena": true},
-	}, "", "  ")
+	}
+	if len(env) > 0 {
+		spec["env"] = env
+	}
+	data, _ := json.MarshalIndent(spec, "", "  ") // strings only: cannot fail
+	return data
+}
+
+// WriteKernelSpec writes Sena's kernelspec for python under dataDir (a
+// directory of JUPYTER_PATH, which the server searches before the system's),
+// so the session's kernel runs exactly that interpreter.
+func WriteKernelSpec(dataDir, python string) error {
 	dir := filepath.Join(dataDir, "kernels", KernelName)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "kernel.json"), spec, 0o600)
+	return os.WriteFile(filepath.Join(dir, "kernel.json"), KernelSpec(python, nil), 0o600)
 }

@@ -194,6 +194,11 @@ type InspectRequest struct{ Handle Handle }
 type InspectResponse struct {
 	Status   Status
 	Endpoint Endpoint
+	// GPUs are the devices the sandbox holds (UUIDs where the backend has them).
+	GPUs []string
+	// StopReason says, in words, why a stopped sandbox stopped ("its
+	// timeout (2h0m0s) ran out", "killed (exit 137)"); "" when unknown.
+	StopReason string
 }
 
 // DestroyRequest asks a provider to stop a sandbox.
@@ -207,9 +212,11 @@ type ListResponse struct{ Sandboxes []SandboxInfo }
 
 // SandboxInfo is one sandbox found on the backend.
 type SandboxInfo struct {
-	Handle Handle
-	Labels map[string]string
-	Status Status
+	Handle     Handle
+	Labels     map[string]string
+	Status     Status
+	GPUs       []string // as in InspectResponse
+	StopReason string   // as in InspectResponse
 }
 
 // Status is a sandbox's state.

@@ -171,11 +171,11 @@ func endpointFromProto(e *pb.Endpoint) core.Endpoint {
 }
 
 func sandboxToProto(s core.SandboxInfo) *pb.SandboxInfo {
-	return &pb.SandboxInfo{Handle: handleToProto(s.Handle), Labels: s.Labels, Status: string(s.Status)}
+	return &pb.SandboxInfo{Handle: handleToProto(s.Handle), Labels: s.Labels, Status: string(s.Status), Gpus: s.GPUs, StopReason: s.StopReason}
 }
 
 func sandboxFromProto(s *pb.SandboxInfo) core.SandboxInfo {
-	return core.SandboxInfo{Handle: handleFromProto(s.GetHandle()), Labels: s.GetLabels(), Status: core.Status(s.GetStatus())}
+	return core.SandboxInfo{Handle: handleFromProto(s.GetHandle()), Labels: s.GetLabels(), Status: core.Status(s.GetStatus()), GPUs: s.GetGpus(), StopReason: s.GetStopReason()}
 }
 
 // legacyPython is the interpreter option as the v1.0 spec carried it, for
