@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -20,24 +21,38 @@ var lsCommand = &cli.Command{
 			return err
 		}
 		all, errs := e.manager.List(c.Context, listProviders(c, e))
-		warn(c, errs)
+		unreachable := warn(c, errs)
 		rows := make([]lsRow, 0, len(all))
 		for _, s := range all {
 			rows = append(rows, e.lsRow(s))
 		}
 		if e.json {
-			return writeJSON(c, rows)
+			if err := writeJSON(c, rows); err != nil {
+				return err
+			}
+			return unreachable
 		}
 		tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tPROVIDER\tSTATUS\tMODE\tAGE\tJUPYTER")
+		fmt.Fprintln(tw, "ID\tPROVIDER\tSTATUS\tMODE\tGPUS\tAGE\tJUPYTER")
 		for _, r := range rows {
 			age := "-"
 			if !r.CreatedAt.IsZero() {
 				age = time.Since(r.CreatedAt).Round(time.Second).String()
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Provider, r.Status, r.Mode, age, r.JupyterURL)
+			status := string(r.Status)
+			if r.StopReason != "" {
+				status += " (" + r.StopReason + ")"
+			}
+			gpus := "-"
+			if len(r.GPUs) > 0 {
+				gpus = strings.Join(r.GPUs, ",")
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Provider, status, r.Mode, gpus, age, r.JupyterURL)
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		return unreachable
 	},
 }
 
@@ -50,10 +65,12 @@ type lsRow struct {
 	NotebookPath string      `json:"notebook_path,omitempty"`
 	CreatedAt    time.Time   `json:"created_at,omitzero"`
 	Orphan       bool        `json:"orphan,omitempty"`
+	GPUs         []string    `json:"gpus,omitempty"`
+	StopReason   string      `json:"stop_reason,omitempty"`
 }
 
 func (e *env) lsRow(s session.SessionStatus) lsRow {
-	r := lsRow{ID: s.ID, Provider: s.Provider, Status: s.Status, Mode: s.Mode, CreatedAt: s.CreatedAt, Orphan: s.Orphan}
+	r := lsRow{ID: s.ID, Provider: s.Provider, Status: s.Status, Mode: s.Mode, CreatedAt: s.CreatedAt, Orphan: s.Orphan, GPUs: s.GPUs, StopReason: s.StopReason}
 	if s.Orphan {
 		r.Status = "orphan:" + s.Status // `sena gc` removes it
 		return r
@@ -82,11 +99,21 @@ func listProviders(c *cli.Context, e *env) []string {
 	return names
 }
 
-func warn(c *cli.Context, errs []error) {
+// warn prints the errors of listing providers. A provider that cannot be
+// reached is skipped (a backend that is not set up has no sandboxes of
+// ours) unless sessions are recorded on it or --provider named it: then
+// the command must fail, and warn returns the error saying why.
+func warn(c *cli.Context, errs []error) error {
+	var fatal []error
 	for _, err := range errs {
-		if errors.Is(err, core.ErrUnavailable) {
-			continue // a backend that is not set up has no sandboxes of ours
+		var ur *session.UnreachableError
+		switch {
+		case errors.As(err, &ur), c.IsSet("provider") && errors.Is(err, core.ErrUnavailable):
+			fatal = append(fatal, err)
+		case errors.Is(err, core.ErrUnavailable):
+		default:
+			fmt.Fprintln(c.App.ErrWriter, "sena: warning:", err)
 		}
-		fmt.Fprintln(c.App.ErrWriter, "sena: warning:", err)
 	}
+	return errors.Join(fatal...)
 }

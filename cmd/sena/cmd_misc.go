@@ -87,28 +87,41 @@ var providersCommand = &cli.Command{
 
 var gcCommand = &cli.Command{
 	Name:  "gc",
-	Usage: "remove sandboxes of this state dir that no session owns (left by a sena killed during up)",
+	Usage: "remove sandboxes of this state dir that no session owns (left by a sena killed during up); --images: the docker provider's package images no container uses",
+	Flags: []cli.Flag{
+		&cli.BoolFlag{Name: "images", Usage: "remove the images the docker provider built for package sets (sena-derived:*) that no container uses, instead"},
+		&cli.BoolFlag{Name: "dry-run", Usage: "with --images: list them with their sizes, remove nothing"},
+	},
 	Action: func(c *cli.Context) error {
 		e, err := newEnv(c)
 		if err != nil {
 			return err
 		}
+		if c.Bool("images") {
+			return gcImages(c, e)
+		}
+		if c.Bool("dry-run") {
+			return usageErr("--dry-run goes with --images")
+		}
 		removed, errs := e.manager.GC(c.Context, listProviders(c, e))
-		warn(c, errs)
+		unreachable := warn(c, errs)
 		if e.json {
 			ids := []string{}
 			for _, r := range removed {
 				ids = append(ids, r.ID)
 			}
-			return writeJSON(c, map[string][]string{"removed": ids})
+			if err := writeJSON(c, map[string][]string{"removed": ids}); err != nil {
+				return err
+			}
+			return unreachable
 		}
 		for _, r := range removed {
 			fmt.Fprintf(c.App.Writer, "removed %s (%s)\n", r.ID, r.Provider)
 		}
-		if len(removed) == 0 {
+		if len(removed) == 0 && unreachable == nil {
 			fmt.Fprintln(c.App.Writer, "nothing to remove")
 		}
-		return nil
+		return unreachable
 	},
 }
 

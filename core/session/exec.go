@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -25,6 +26,10 @@ type Session struct {
 
 	mu sync.Mutex // guards k, which a kernel restart replaces
 	k  *kernel.Kernel
+
+	// whyStopped asks the provider, after the kernel's connection dropped,
+	// whether the sandbox stopped and why ("" while it still runs).
+	whyStopped func(context.Context) string
 }
 
 // kernel is the current kernel connection.
@@ -76,7 +81,76 @@ func (m *Manager) Attach(ctx context.Context, id string) (*Session, error) {
 		}
 		return nil, err
 	}
-	return &Session{Record: rec, store: m.store, srv: srv, k: k}, nil
+	return &Session{Record: rec, store: m.store, srv: srv, k: k, whyStopped: m.whyStopped(rec)}, nil
+}
+
+// stopWait is how long whyStopped waits for a sandbox whose kernel
+// connection dropped to stop: `timeout` gives jupyter_server a few seconds
+// to shut its kernels down before the container exits.
+const stopWait = 20 * time.Second
+
+// whyStopped returns a func that reports why rec's sandbox stopped, waiting
+// up to stopWait for it to stop; "" when it still runs or cannot be asked.
+func (m *Manager) whyStopped(rec *Record) func(context.Context) string {
+	return func(ctx context.Context) string {
+		if rec.Handle.ID == "" {
+			return ""
+		}
+		ctx, cancel := context.WithTimeout(ctx, stopWait+10*time.Second)
+		defer cancel()
+		prov, release, err := m.providers.Open(ctx, rec.Provider, passEnvOf(&rec.Config))
+		if err != nil {
+			return ""
+		}
+		defer release()
+		deadline := time.Now().Add(stopWait)
+		for {
+			resp, err := prov.Inspect(ctx, &core.InspectRequest{Handle: rec.Handle})
+			switch {
+			case errors.Is(err, core.ErrNotFound):
+				return "its sandbox was removed"
+			case err == nil && resp.Status == core.StatusStopped:
+				if resp.StopReason != "" {
+					return resp.StopReason
+				}
+				return "its sandbox stopped"
+			}
+			if time.Now().After(deadline) {
+				return ""
+			}
+			select {
+			case <-ctx.Done():
+				return ""
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// markCutShort records, as the cell's last output, an error saying what
+// stopped it: a cell cut off by its sandbox's end or its kernel's death
+// must not look as if it ran to completion. It returns the reason, "" when
+// nothing is known to have stopped it.
+func (s *Session) markCutShort(ctx context.Context, nb *notebook.Notebook, cell *notebook.Cell, execErr error) string {
+	var ename, evalue string
+	switch {
+	case errors.Is(execErr, kernel.ErrConnection), errors.Is(execErr, kernel.ErrKernelDead):
+		if s.whyStopped == nil {
+			return ""
+		}
+		reason := s.whyStopped(ctx)
+		if reason == "" {
+			return ""
+		}
+		ename, evalue = "SandboxStopped", "the sandbox stopped while this cell ran: "+reason
+	case errors.Is(execErr, kernel.ErrKernelRestarted):
+		ename, evalue = "KernelRestarted", "the kernel died while this cell ran (out of memory, or a crash in native code) and was restarted: its variables are gone"
+	default:
+		return ""
+	}
+	content, _ := json.Marshal(map[string]any{"ename": ename, "evalue": evalue, "traceback": []string{ename + ": " + evalue}})
+	_ = nb.Apply(cell, "error", content)
+	return evalue
 }
 
 // Close drops the kernel connection; the kernel keeps running.
@@ -160,6 +234,9 @@ func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*noteboo
 	})
 	if res != nil && res.ExecutionCount > 0 {
 		cell.SetExecutionCount(res.ExecutionCount)
+	}
+	if reason := s.markCutShort(context.WithoutCancel(ctx), nb, cell, execErr); reason != "" {
+		execErr = fmt.Errorf("session %s: %s: %w", s.ID, reason, execErr)
 	}
 	if errors.Is(execErr, kernel.ErrKernelRestarted) || errors.Is(execErr, kernel.ErrConnection) {
 		s.refresh(context.WithoutCancel(ctx))

@@ -127,9 +127,28 @@ func (m *Manager) destroyByLabel(ctx context.Context, prov core.Provider, id str
 type SessionStatus struct {
 	*Record
 	Status core.Status
+	// GPUs are the devices the sandbox holds, as its provider reports them.
+	GPUs []string
+	// StopReason says why a stopped sandbox stopped, when the provider knows.
+	StopReason string
 	// Orphan is true for a sandbox found on a backend with no record here.
 	Orphan bool
 }
+
+// UnreachableError reports a provider that could not be asked about the
+// sessions recorded for it: their status is not known, and `ls` or `gc`
+// must say so rather than show them as unknown or find nothing to remove.
+type UnreachableError struct {
+	Provider string
+	Sessions int // recorded sessions on it
+	Err      error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach provider %s, which runs %d recorded session(s): %v", e.Provider, e.Sessions, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // List returns every recorded session with its live status, plus sandboxes
 // of this state dir found on the providers' backends that have no record.
@@ -154,19 +173,29 @@ func (m *Manager) List(ctx context.Context, providers []string) ([]SessionStatus
 		}
 	}
 	for _, name := range names {
-		prov, release, err := m.providers.Open(ctx, name, passEnvOfAny(byProvider[name]))
+		recs := byProvider[name]
+		prov, release, err := m.providers.Open(ctx, name, passEnvOfAny(recs))
 		if err != nil {
+			if len(recs) > 0 {
+				err = &UnreachableError{Provider: name, Sessions: len(recs), Err: err}
+			}
 			errs = append(errs, err)
-			for _, r := range byProvider[name] {
+			for _, r := range recs {
 				out = append(out, SessionStatus{Record: r, Status: core.StatusUnknown})
 			}
 			continue
 		}
-		for _, r := range byProvider[name] {
-			out = append(out, SessionStatus{Record: r, Status: inspect(ctx, prov, r)})
+		var unreachable error
+		for _, r := range recs {
+			st, err := inspect(ctx, prov, r)
+			if errors.Is(err, core.ErrUnavailable) && unreachable == nil {
+				unreachable = &UnreachableError{Provider: name, Sessions: len(recs), Err: err}
+				errs = append(errs, unreachable)
+			}
+			out = append(out, st)
 		}
 		orphans, err := m.orphans(ctx, prov, name, known)
-		if err != nil {
+		if err != nil && unreachable == nil {
 			errs = append(errs, fmt.Errorf("list %s sandboxes: %w", name, err))
 		}
 		out = append(out, orphans...)
@@ -180,18 +209,21 @@ func (s SessionStatus) Abandoned() bool {
 	return !s.Orphan && s.State == StateStarting && !ownerAlive(s.UpOwner)
 }
 
-func inspect(ctx context.Context, prov core.Provider, r *Record) core.Status {
+func inspect(ctx context.Context, prov core.Provider, r *Record) (SessionStatus, error) {
+	st := SessionStatus{Record: r, Status: core.StatusUnknown}
 	if r.Handle.ID == "" {
-		return core.StatusUnknown
+		return st, nil
 	}
 	resp, err := prov.Inspect(ctx, &core.InspectRequest{Handle: r.Handle})
 	switch {
 	case errors.Is(err, core.ErrNotFound):
-		return core.StatusStopped
+		st.Status, st.StopReason = core.StatusStopped, "its sandbox is gone"
+		return st, nil
 	case err != nil:
-		return core.StatusUnknown
+		return st, err
 	}
-	return resp.Status
+	st.Status, st.GPUs, st.StopReason = resp.Status, resp.GPUs, resp.StopReason
+	return st, nil
 }
 
 func (m *Manager) orphans(ctx context.Context, prov core.Provider, name string, known map[string]bool) ([]SessionStatus, error) {
@@ -207,7 +239,7 @@ func (m *Manager) orphans(ctx context.Context, prov core.Provider, name string, 
 		}
 		out = append(out, SessionStatus{
 			Record: &Record{ID: id, Provider: name, Handle: sb.Handle},
-			Status: sb.Status, Orphan: true,
+			Status: sb.Status, GPUs: sb.GPUs, StopReason: sb.StopReason, Orphan: true,
 		})
 	}
 	return out, nil

@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/sena-labs/sena/core"
@@ -166,15 +168,16 @@ func TestDerivedImageBuiltOnceAndReused(t *testing.T) {
 	dc := requireDocker(t)
 	img := testImage(t)
 	p := newProvider(t)
-	// Packages the test image already has: the build needs no network.
-	spec := core.SandboxSpec{Image: img, PythonPackages: []string{"numpy"}, SystemPackages: []string{"coreutils"}}
+	// Packages the test image already has, so the build needs no network;
+	// the version floor makes the set, and so the image, this test's own.
+	unique := uniqueNumpy()
+	spec := core.SandboxSpec{Image: img, PythonPackages: []string{"numpy", unique}, SystemPackages: []string{"coreutils"}}
 	base, err := dc.ImageInspect(t.Context(), img)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tag := derivedTag(base.ID, base.Config.User, newPackageSet(spec.SystemPackages, spec.PythonPackages))
-	// Start from scratch, unless another test's sandbox runs on it now.
-	_, _ = dc.ImageRemove(t.Context(), tag, image.RemoveOptions{})
+	removeImageOnCleanup(t, tag)
 
 	var msgs []string
 	progress := func(m string) { msgs = append(msgs, m) }
@@ -187,7 +190,7 @@ func TestDerivedImageBuiltOnceAndReused(t *testing.T) {
 	}
 	msgs = nil
 	// The same packages in another order are the same image.
-	spec.PythonPackages = []string{"numpy", "numpy"}
+	spec.PythonPackages = []string{unique, "numpy", "numpy"}
 	if got, err := p.withPackages(t.Context(), img, &base, &spec, progress); err != nil || got != tag {
 		t.Fatalf("second resolve = %s, %v", got, err)
 	}
@@ -387,5 +390,91 @@ func TestEngineHangs(t *testing.T) {
 	}
 	if _, err := p.Inspect(t.Context(), &core.InspectRequest{Handle: core.Handle{ID: "x"}}); !errors.Is(err, core.ErrUnavailable) {
 		t.Errorf("Inspect on a hung engine = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestPipThroughTheHostsCA: a derived image that pip-installs from the
+// package index works behind TLS inspection, because the host's CA bundle
+// (PIP_CERT here) is passed into the build.
+func TestPipThroughTheHostsCA(t *testing.T) {
+	dc := requireDocker(t)
+	if be, err := hostBuildEnv(); err != nil || be.ca == nil {
+		t.Skipf("no CA bundle in the environment (PIP_CERT, SSL_CERT_FILE, REQUESTS_CA_BUNDLE): %v", err)
+	}
+	img := testImage(t)
+	base, err := dc.ImageInspect(t.Context(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// iniconfig is small, pure Python and not in the test image.
+	spec := core.SandboxSpec{PythonPackages: []string{"iniconfig==2.0.0", uniqueNumpy()}}
+	p := newProvider(t)
+	tag := derivedTag(base.ID, base.Config.User, newPackageSet(nil, spec.PythonPackages))
+	removeImageOnCleanup(t, tag)
+	if _, err := p.withPackages(t.Context(), img, &base, &spec, func(m string) { t.Log("progress:", m) }); err != nil {
+		t.Fatalf("pip install from the index in a build: %v", err)
+	}
+	info, err := dc.ImageInspect(t.Context(), tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The proxies and the CA's path reach the build as arguments, not as
+	// the image's environment.
+	if slices.ContainsFunc(info.Config.Env, func(kv string) bool { return strings.HasPrefix(kv, "PIP_CERT=") }) {
+		t.Errorf("the image's env %q keeps PIP_CERT", info.Config.Env)
+	}
+}
+
+// TestPruneImagesOnlyDerived: pruning removes a derived image no container
+// uses, keeps one in use, and never touches an image that is not a derived
+// one, even tagged like one. Only images with this test's label are
+// considered, so others' images are safe.
+func TestPruneImagesOnlyDerived(t *testing.T) {
+	dc := requireDocker(t)
+	img := testImage(t)
+	p := newProvider(t)
+	scope := map[string]string{"sena.test.prune": randHex(t)}
+	derived := func(name string) map[string]string {
+		return map[string]string{core.LabelManaged: "true", labelDerivedFrom: img, labelDerivedPackages: "python: " + name, "sena.test.prune": scope["sena.test.prune"]}
+	}
+	unused, used, other := "sena-derived:t-"+randHex(t), "sena-derived:t-"+randHex(t), "sena-derived:t-"+randHex(t)
+	for tag, labels := range map[string]map[string]string{
+		unused: derived("unused"), used: derived("used"),
+		other: {core.LabelManaged: "true", "sena.test.prune": scope["sena.test.prune"]}, // not a derived image
+	} {
+		removeImageOnCleanup(t, tag)
+		if err := p.buildLabelled(t.Context(), tag, "FROM "+img+"\n", buildEnv{}, nil, labels, func(string) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctr, err := dc.ContainerCreate(t.Context(), &container.Config{Image: used, Cmd: []string{"true"}}, nil, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = dc.ContainerRemove(context.WithoutCancel(t.Context()), ctr.ID, container.RemoveOptions{Force: true})
+	})
+
+	rep, err := p.pruneImages(t.Context(), true, 0, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []string
+	for _, im := range rep.Images {
+		refs = append(refs, im.Ref)
+		if im.Removed {
+			t.Errorf("a dry run removed %s", im.Ref)
+		}
+	}
+	if slices.Sort(refs); !slices.Equal(refs, slices.Sorted(slices.Values([]string{unused, used}))) || rep.Reclaimable <= 0 {
+		t.Errorf("dry run lists %q (reclaimable %d), want the two derived images", refs, rep.Reclaimable)
+	}
+	if _, err := p.pruneImages(t.Context(), false, 0, scope); err != nil {
+		t.Fatal(err)
+	}
+	for tag, want := range map[string]bool{unused: false, used: true, other: true} {
+		if _, err := dc.ImageInspect(t.Context(), tag); (err == nil) != want {
+			t.Errorf("after pruning, %s exists = %v, want %v", tag, err == nil, want)
+		}
 	}
 }

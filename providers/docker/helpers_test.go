@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
 	"github.com/sena-labs/sena/core"
@@ -116,6 +118,26 @@ func kernelOut(t *testing.T, url, token, code string) string {
 		return strings.TrimSpace(b.String()) + " [" + res.EName + ": " + res.EValue + "]"
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// uniqueNumpy is a requirement the test image satisfies offline that no
+// other test asks for, so a package set with it is a test's own image.
+func uniqueNumpy() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("numpy>=0.0.%d", uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3]))
+}
+
+// removeImageOnCleanup removes a tag the test made, if it still exists.
+func removeImageOnCleanup(t *testing.T, tag string) {
+	t.Cleanup(func() {
+		c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = c.ImageRemove(context.WithoutCancel(t.Context()), tag, image.RemoveOptions{})
+	})
 }
 
 type buildError struct {
