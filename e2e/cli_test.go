@@ -176,6 +176,12 @@ func assertGone(t *testing.T, r upResult) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Only a port published on the loopback: a network=none sandbox's
+	// address belonged to a network that is gone, and a dial there would
+	// leave this machine.
+	if u.Hostname() != "127.0.0.1" {
+		return
+	}
 	if conn, err := net.DialTimeout("tcp", u.Host, time.Second); err == nil {
 		conn.Close()
 		t.Errorf("Jupyter's port %s still open after down", u.Host)

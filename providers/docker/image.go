@@ -79,7 +79,11 @@ func (p *Provider) inspectImage(ctx context.Context, ref string) (image.InspectR
 // buildDefault builds the default image from the Dockerfile Sena embeds;
 // the build pulls its CUDA base from the registry when the engine lacks it.
 func (p *Provider) buildDefault(ctx context.Context, ref string, progress func(string)) error {
-	progress(fmt.Sprintf("building the default image %s (first use: pulls %s and installs %s; several GB, a few minutes)", ref, p.image.Base, p.image.Torch))
+	what := "Jupyter"
+	if p.image.Torch != "" {
+		what = "Jupyter and " + p.image.Torch + " (several GB)"
+	}
+	progress(fmt.Sprintf("building the default image %s on first use: pulls %s if the engine lacks it, installs %s; a few minutes", ref, p.image.Base, what))
 	be, err := hostBuildEnv()
 	if err != nil {
 		return err
