@@ -140,13 +140,13 @@ func CreateResponse() *core.CreateResponse {
 
 // InspectResponse is what Scripted's Inspect returns for CreateResponse's handle.
 func InspectResponse() *core.InspectResponse {
-	return &core.InspectResponse{Status: core.StatusRunning, Endpoint: CreateResponse().Endpoint, GPUs: []string{"GPU-1", "GPU-2"}}
+	return &core.InspectResponse{Status: core.StatusRunning, Endpoint: CreateResponse().Endpoint, GPUs: []string{"GPU-1", "GPU-2"}, StopReason: "not stopped: a fixture sets every field"}
 }
 
 // ListResponse is what Scripted's List returns.
 func ListResponse() *core.ListResponse {
 	return &core.ListResponse{Sandboxes: []core.SandboxInfo{
-		{Handle: CreateResponse().Handle, Labels: map[string]string{core.LabelSession: "sess-42"}, Status: core.StatusRunning},
+		{Handle: CreateResponse().Handle, Labels: map[string]string{core.LabelSession: "sess-42"}, Status: core.StatusRunning, GPUs: []string{"GPU-1"}, StopReason: "a fixture sets every field"},
 		{Handle: core.Handle{Provider: "fake", ID: "sb-2"}, Labels: map[string]string{core.LabelSession: "old"}, Status: core.StatusStopped, StopReason: "its timeout (1h0m0s) ran out"},
 	}}
 }
