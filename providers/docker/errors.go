@@ -37,7 +37,7 @@ func translate(op, host string, err error) error {
 			"%s: permission denied on the Docker socket %s: add your user to the docker group (sudo usermod -aG docker $USER, then log in again) or run as root", op, host)
 	case client.IsErrConnectionFailed(err):
 		return core.Errorf(core.ErrUnavailable,
-			"%s: cannot reach the Docker daemon at %s: is dockerd running? (sudo systemctl start docker, or set DOCKER_HOST)", op, host)
+			"%s: cannot reach the Docker daemon at %s: is dockerd running? (sudo systemctl start docker, or choose another engine with DOCKER_HOST or DOCKER_CONTEXT)", op, host)
 	case cerrdefs.IsInvalidArgument(err): // e.g. a bind mount whose source does not exist
 		return core.Errorf(core.ErrInvalidConfig, "%s: %v", op, err)
 	case cerrdefs.IsNotFound(err):
