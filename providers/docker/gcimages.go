@@ -9,6 +9,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+
+	"github.com/sena-labs/sena/core"
 )
 
 // DerivedImage is one image Sena built for a package set.
@@ -47,7 +49,10 @@ func (p *Provider) PruneImages(ctx context.Context, dryRun bool, minAge time.Dur
 // pruneImages is PruneImages limited to images with all of extra labels
 // (tests prune only their own).
 func (p *Provider) pruneImages(ctx context.Context, dryRun bool, minAge time.Duration, extra map[string]string) (*ImageReport, error) {
-	f := filters.NewArgs(filters.Arg("label", labelDerivedFrom))
+	// Both labels: the classic builder adds build labels one step at a
+	// time (sorted), so only the final image of a derived build has
+	// sena.managed as well, not its intermediate parents.
+	f := filters.NewArgs(filters.Arg("label", labelDerivedFrom), filters.Arg("label", core.LabelManaged+"=true"))
 	for k, v := range extra {
 		f.Add("label", k+"="+v)
 	}
@@ -81,6 +86,8 @@ func (p *Provider) pruneImages(ctx context.Context, dryRun bool, minAge time.Dur
 			rep.Reclaimable += d.Size
 		}
 		if !dryRun && len(d.InUse) == 0 && time.Since(d.Created) >= minAge {
+			// PruneChildren removes the untagged parents the build left, so
+			// the layers unique to this image are freed too.
 			rctx, rcancel := p.call(ctx, timeoutStop)
 			_, err := p.docker.ImageRemove(rctx, ref, image.RemoveOptions{PruneChildren: true})
 			rcancel()

@@ -136,7 +136,8 @@ func removeImageOnCleanup(t *testing.T, tag string) {
 			return
 		}
 		defer c.Close()
-		_, _ = c.ImageRemove(context.WithoutCancel(t.Context()), tag, image.RemoveOptions{})
+		// With its untagged parents, which the build made for it alone.
+		_, _ = c.ImageRemove(context.WithoutCancel(t.Context()), tag, image.RemoveOptions{PruneChildren: true})
 	})
 }
 
