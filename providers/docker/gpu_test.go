@@ -49,6 +49,11 @@ func TestParseGPUs(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("parseGPUs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	// probeScript's output on a real host: an H200 with driver 580.159.04.
+	h200 := "0, GPU-724a7f7a-55b1-e452-609a-e0cf3b352543, NVIDIA H200, 143771, Disabled\n--- MIG\nGPU 0: NVIDIA H200 (UUID: GPU-724a7f7a-55b1-e452-609a-e0cf3b352543)\n"
+	if gpus, err := parseGPUs(h200); err != nil || len(gpus) != 1 || gpus[0].UUID != "GPU-724a7f7a-55b1-e452-609a-e0cf3b352543" || gpus[0].MiB != 143771 || !gpuNameMatches(gpus[0].Name, "H200") || gpus[0].HasMIG {
+		t.Errorf("parseGPUs(H200) = %+v, %v", gpus, err)
+	}
 	if _, err := parseGPUs("garbage\n--- MIG\n"); err == nil {
 		t.Error("parseGPUs(garbage) = nil error")
 	}
