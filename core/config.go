@@ -70,6 +70,8 @@ type ModelConfig struct {
 	Name string `yaml:"name" json:"name"`
 	// Revision is a branch, tag or commit (default main).
 	Revision string `yaml:"revision,omitempty" json:"revision,omitempty"`
+	// EnvVar is the variable that holds the model's path in the sandbox: default MODEL_<NAME>_PATH (uppercase, every other character _); when one model is given at several revisions, those with a revision get MODEL_<NAME>_<REVISION>_PATH.
+	EnvVar string `yaml:"env_var,omitempty" json:"env_var,omitempty"`
 	// Preload loads this model (and its tokenizer) into the kernel before the session is handed over.
 	Preload *Preload `yaml:"preload,omitempty" json:"preload,omitempty"`
 	// Hidden keeps this model's identity out of the notebook: it is preloaded silently and its MODEL_<NAME>_PATH is not shown.

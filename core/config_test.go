@@ -73,7 +73,7 @@ func TestNormalizeFoldsShorthands(t *testing.T) {
 	if err := c.Normalize(); err != nil {
 		t.Fatal(err)
 	}
-	want := ModelConfig{Name: "org/a", Revision: "v1", Hidden: true, Preload: &Preload{Dtype: "bfloat16"}}
+	want := ModelConfig{Name: "org/a", Revision: "v1", EnvVar: "MODEL_ORG_A_PATH", Hidden: true, Preload: &Preload{Dtype: "bfloat16"}}
 	if !reflect.DeepEqual(c.Models[0], want) || c.Models[1].Preload.Var != "m2" || c.Models[1].Preload.Dtype != "bfloat16" {
 		t.Fatalf("models %+v %+v", c.Models[0], c.Models[1].Preload)
 	}
@@ -90,6 +90,36 @@ func TestNormalizeFoldsShorthands(t *testing.T) {
 		if err := bad.Normalize(); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)
 		}
+	}
+}
+
+// One model at two revisions gets two variables; a collision is an error.
+func TestModelVariables(t *testing.T) {
+	c := SandboxConfig{Models: []ModelConfig{{Name: "org/name"}, {Name: "org/name", Revision: "v2"}, {Name: "org/other", Revision: "v2"}}}
+	if err := c.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range c.Models {
+		got = append(got, m.EnvVar)
+	}
+	if want := []string{"MODEL_ORG_NAME_PATH", "MODEL_ORG_NAME_V2_PATH", "MODEL_ORG_OTHER_PATH"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("variables %v, want %v", got, want)
+	}
+	for name, models := range map[string][]ModelConfig{
+		"same name twice":           {{Name: "org/name"}, {Name: "org/name"}},
+		"names that sanitise alike": {{Name: "org/a-b"}, {Name: "org/a_b"}},
+		"env_var taken":             {{Name: "org/x"}, {Name: "org/y", EnvVar: "MODEL_ORG_X_PATH"}},
+		"env_var not a name":        {{Name: "org/x", EnvVar: "1X"}},
+	} {
+		c := SandboxConfig{Models: models}
+		if err := c.Normalize(); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)
+		}
+	}
+	c = SandboxConfig{Models: []ModelConfig{{Name: "org/a"}, {Name: "org/b", EnvVar: "MY_MODEL"}}}
+	if err := c.Normalize(); err != nil || c.Models[1].EnvVar != "MY_MODEL" {
+		t.Fatalf("explicit env_var: %v %+v", err, c.Models)
 	}
 }
 

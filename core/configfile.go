@@ -312,6 +312,36 @@ func (c *SandboxConfig) Normalize() error {
 		return Errorf(ErrInvalidConfig, "dtype and device_map only apply to preloaded models: add preload (--preload)")
 	}
 	c.Preload, c.HideModels, c.Dtype, c.DeviceMap = false, false, "", ""
+	return c.nameModelVars()
+}
+
+// nameModelVars gives each model the variable that holds its path: its
+// env_var, else MODEL_<NAME>_PATH, or MODEL_<NAME>_<REVISION>_PATH for the
+// entries with a revision of a model given more than once. Two models in
+// one variable are an error.
+func (c *SandboxConfig) nameModelVars() error {
+	count := map[string]int{}
+	for _, m := range c.Models {
+		count[m.Name]++
+	}
+	owner := map[string]string{}
+	for i := range c.Models {
+		m := &c.Models[i]
+		if m.EnvVar == "" {
+			m.EnvVar = ModelEnvVar(m.Name)
+			if count[m.Name] > 1 && m.Revision != "" {
+				m.EnvVar = ModelEnvVar(m.Name + "_" + m.Revision)
+			}
+		}
+		if !envName.MatchString(m.EnvVar) {
+			return Errorf(ErrInvalidConfig, "model %s: env_var %q is not an environment variable name", m.Name, m.EnvVar)
+		}
+		who := m.Name + revSuffix(m.Revision)
+		if prev, taken := owner[m.EnvVar]; taken {
+			return Errorf(ErrInvalidConfig, "models %s and %s would both be in %s: give one an env_var, or drop the duplicate", prev, who, m.EnvVar)
+		}
+		owner[m.EnvVar] = who
+	}
 	return nil
 }
 

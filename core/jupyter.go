@@ -1,10 +1,7 @@
 package core
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -16,7 +13,7 @@ type JupyterLaunch struct {
 	IP          string        // "127.0.0.1" on the host, "0.0.0.0" in containers
 	Port        int           // chosen by the provider; never 0 (1.x cannot report it)
 	RootDir     string        // notebook and working directory
-	IdleTimeout time.Duration // server shuts down after this long with no activity; 0 = never
+	IdleTimeout time.Duration // server shuts down after this long without kernel activity; 0 = never
 }
 
 // JupyterServerArgs are the arguments after `python -m jupyter_server` that
@@ -40,58 +37,91 @@ func JupyterServerArgs(l JupyterLaunch) []string {
 		// Tunnels and published ports rewrite the Host header.
 		args = append(args, "--ServerApp.allow_remote_access=True")
 	}
-	if l.IdleTimeout > 0 {
-		secs := int(l.IdleTimeout.Seconds())
-		args = append(args,
-			fmt.Sprintf("--ServerApp.shutdown_no_activity_timeout=%d", secs),
-			fmt.Sprintf("--MappingKernelManager.cull_idle_timeout=%d", secs),
-			"--MappingKernelManager.cull_interval=30",
-		)
-	}
 	return args
 }
 
 // JupyterServerLauncher is Python that starts jupyter_server as
-// `python -m jupyter_server` does, less a second of start-up: jsonschema's
-// optional rfc3987_syntax format checker (pulled in by jupyter_events in
-// jupyter_server 2.x) builds a grammar on import, over 1 s on a fast core,
-// and the server never validates IRIs. Blocking that import in the server
-// process only (not the kernel) cut start-up from 1.7 s to 0.4 s here.
-const JupyterServerLauncher = `import sys; sys.modules["rfc3987_syntax"] = None; from jupyter_server.serverapp import launch_new_instance; launch_new_instance()`
+// `python -m jupyter_server` does, with two differences.
+//
+// It is a second faster: jsonschema's optional rfc3987_syntax format
+// checker (pulled in by jupyter_events in jupyter_server 2.x) builds a
+// grammar on import, over 1 s on a fast core, and the server never
+// validates IRIs. Blocking that import in the server process only (not the
+// kernel) cut start-up from 1.7 s to 0.4 s here.
+//
+// It pins the kernel to the server's own interpreter, the environment Sena
+// made: a kernelspec of Sena's own (python3, argv sys.executable) is written
+// to a fresh directory (under JUPYTER_RUNTIME_DIR when set, which the local
+// provider removes with the sandbox) put first in JUPYTER_PATH, so a kernelspec the image
+// or host has for another Python (Debian's ipykernel installs one for
+// /usr/bin/python3) is never the one started.
+//
+// With SENA_KERNEL_ENV_FILE naming a JSON object of variables, the
+// kernelspec's env carries them: every kernel gets them, the server's own
+// environment does not (container providers keep secrets out of the
+// container's inspectable config this way).
+//
+// It enforces Sena's idle rule: with --sena-idle-timeout=SECONDS, the
+// server stops (SIGTERM to itself: it shuts its kernels down and exits)
+// once no kernel has been busy or produced output for that long, whether
+// or not clients are connected. jupyter_server's own culler skips
+// connected kernels, and its shutdown timer counts any API request as
+// activity, so an agent holding a connection would keep a GPU forever.
+const JupyterServerLauncher = `import json, os, signal, sys, tempfile, threading, time
+sys.modules["rfc3987_syntax"] = None
+_r = os.environ.get("JUPYTER_RUNTIME_DIR")
+if _r:
+    os.makedirs(_r, mode=0o700, exist_ok=True)
+_d = tempfile.mkdtemp(prefix="sena-kernels-", dir=_r)
+os.makedirs(os.path.join(_d, "kernels", "python3"))
+_spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+         "display_name": "Python 3 (ipykernel)", "language": "python",
+         "metadata": {"debugger": True, "sena": True}}
+_ef = os.environ.pop("SENA_KERNEL_ENV_FILE", None)
+if _ef:
+    with open(_ef) as _f:
+        _spec["env"] = json.load(_f)
+with open(os.path.join(_d, "kernels", "python3", "kernel.json"), "w") as _f:
+    json.dump(_spec, _f)
+os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (_d, os.environ.get("JUPYTER_PATH")) if p)
+from jupyter_server.serverapp import ServerApp, launch_new_instance
+def _sena_idle(app, limit):
+    last, step = time.time(), max(1.0, min(30.0, limit / 5))
+    while True:
+        time.sleep(step)
+        try:
+            km = app.kernel_manager
+            for kid in list(km.list_kernel_ids()):
+                k = km.get_kernel(kid)
+                if getattr(k, "execution_state", "") == "busy":
+                    last = time.time()
+                if getattr(k, "last_activity", None) is not None:
+                    last = max(last, k.last_activity.timestamp())
+        except Exception:
+            continue
+        if time.time() - last > limit:
+            app.log.info("Sena: no kernel activity for %ds; shutting down", limit)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+_limit = 0.0
+for _a in list(sys.argv[1:]):
+    if _a.startswith("--sena-idle-timeout="):
+        _limit = float(_a.split("=", 1)[1])
+        sys.argv.remove(_a)
+if _limit > 0:
+    _start = ServerApp.start
+    def _start_watched(self):
+        threading.Thread(target=_sena_idle, args=(self, _limit), daemon=True).start()
+        _start(self)
+    ServerApp.start = _start_watched
+launch_new_instance()`
 
 // JupyterServerCommand is the argv after the Python interpreter that every
-// provider runs: the launcher and JupyterServerArgs.
+// provider runs: the launcher, Sena's idle rule, and JupyterServerArgs.
 func JupyterServerCommand(l JupyterLaunch) []string {
-	return append([]string{"-c", JupyterServerLauncher}, JupyterServerArgs(l)...)
-}
-
-// KernelName is the kernelspec every session's kernel is started with.
-const KernelName = "python3"
-
-// KernelSpec is Sena's kernel.json for python: the kernel runs exactly that
-// interpreter, with env added to the server's environment (secrets that
-// container providers keep out of the server's own).
-func KernelSpec(python string, env map[string]string) []byte {
-	spec := map[string]any{
-		"argv":         []string{python, "-m", "ipykernel_launcher", "-f", "{connection_file}"},
-		"display_name": "Python 3 (ipykernel)",
-		"language":     "python",
-		"metadata":     map[string]any{"debugger": true, "sena": true},
+	argv := []string{"-c", JupyterServerLauncher}
+	if l.IdleTimeout > 0 {
+		argv = append(argv, fmt.Sprintf("--sena-idle-timeout=%d", int(l.IdleTimeout.Seconds()+0.5)))
 	}
-	if len(env) > 0 {
-		spec["env"] = env
-	}
-	data, _ := json.MarshalIndent(spec, "", "  ") // strings only: cannot fail
-	return data
-}
-
-// WriteKernelSpec writes Sena's kernelspec for python under dataDir (a
-// directory of JUPYTER_PATH, which the server searches before the system's),
-// so the session's kernel runs exactly that interpreter.
-func WriteKernelSpec(dataDir, python string) error {
-	dir := filepath.Join(dataDir, "kernels", KernelName)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "kernel.json"), KernelSpec(python, nil), 0o600)
+	return append(argv, JupyterServerArgs(l)...)
 }

@@ -167,6 +167,9 @@ type Mount struct {
 type CreateResponse struct {
 	Handle   Handle
 	Endpoint Endpoint
+	// Image names what the sandbox runs, with its digest where the backend
+	// has one ("sena-derived:abc@sha256:..."), for the environment manifest.
+	Image string
 }
 
 // Handle identifies a sandbox to its provider. Core stores it verbatim.

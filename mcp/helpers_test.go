@@ -1,8 +1,11 @@
 package mcp
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"encoding/json"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,3 +151,46 @@ for _ in range({N}):
     display(Image(data=_png, format='png'))
 `)
 }
+
+// wheel builds a pure-Python wheel of one module, name/__init__.py holding
+// code, which pip installs without an index.
+func wheel(t *testing.T, name, version, code string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	z := zip.NewWriter(&buf)
+	info := name + "-" + version + ".dist-info/"
+	files := [][2]string{
+		{name + "/__init__.py", code},
+		{info + "METADATA", "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n"},
+		{info + "WHEEL", "Wheel-Version: 1.0\nGenerator: sena-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"},
+	}
+	var record strings.Builder
+	for _, f := range files {
+		w, err := z.Create(f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(f[1]))
+		record.WriteString(f[0] + ",,\n")
+	}
+	record.WriteString(info + "RECORD,,\n")
+	w, _ := z.Create(info + "RECORD")
+	w.Write([]byte(record.String()))
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// cellID finds the id a status line names: "cell 3 (id 1a2b3c4d)".
+func cellID(t *testing.T, result string) (index int, id string) {
+	t.Helper()
+	m := cellRE.FindStringSubmatch(result)
+	if m == nil {
+		t.Fatalf("no cell named in %q", result)
+	}
+	index, _ = strconv.Atoi(m[1])
+	return index, m[2]
+}
+
+var cellRE = regexp.MustCompile(`cell (\d+) \(id ([0-9a-f]{8})\)`)

@@ -22,16 +22,21 @@ type agentImage struct {
 	mime          string
 	width, height int // as sent
 	origW, origH  int
+	// keptOriginal: the image was over maxEdge but scaling it made it
+	// larger in bytes (flat plots compress better than their resampled,
+	// anti-aliased copies), so the original was sent.
+	keptOriginal bool
 }
 
 // prepareImage decodes a notebook image (base64, as Jupyter sends it) and
 // scales it down so its long edge is at most maxEdge: vision models downscale
-// larger images anyway, and pay for every pixel sent.
+// larger images anyway, and pay for every pixel sent. When the scaled copy
+// would be larger in bytes than the original, the original is sent: the
+// model then scales it itself, at no extra cost in tokens.
 func prepareImage(mime, b64 string, maxEdge int) (*agentImage, error) {
-	// Jupyter wraps base64 in lines; the decoder skips \r and \n but not spaces.
-	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(b64), ""))
+	raw, err := decodeBase64(b64)
 	if err != nil {
-		return nil, fmt.Errorf("bad base64: %v", err)
+		return nil, err
 	}
 	cfg, _, err := image.DecodeConfig(bytes.NewReader(raw))
 	if err != nil {
@@ -54,11 +59,25 @@ func prepareImage(mime, b64 string, maxEdge int) (*agentImage, error) {
 	if mime == "image/jpeg" {
 		err = jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 90})
 	} else {
-		err = png.Encode(&buf, dst)
+		err = (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&buf, dst)
 	}
 	if err != nil {
 		return nil, err
 	}
+	if buf.Len() >= len(raw) {
+		img.width, img.height, img.keptOriginal = cfg.Width, cfg.Height, true
+		return img, nil
+	}
 	img.data = buf.Bytes()
 	return img, nil
+}
+
+// decodeBase64 decodes a notebook's base64, which Jupyter wraps in lines
+// (the decoder skips \r and \n but not spaces).
+func decodeBase64(b64 string) ([]byte, error) {
+	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(b64), ""))
+	if err != nil {
+		return nil, fmt.Errorf("bad base64: %v", err)
+	}
+	return raw, nil
 }

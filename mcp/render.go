@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/sena-labs/sena/core/notebook"
@@ -24,31 +25,35 @@ type renderer struct {
 	omitted  int
 }
 
-// outputs renders one cell's outputs; where names the cell for markers.
-func (r *renderer) outputs(outs []*notebook.Output, where string) string {
-	var b strings.Builder
-	for _, o := range outs {
-		var s string
-		switch o.Type {
-		case notebook.StreamOutput:
-			s = collapseCR(notebook.StripANSI(o.Text))
-		case notebook.ErrorOutput:
-			if r.skipError != nil && r.skipError(o.EName) {
-				continue
-			}
-			s = errorText(o)
-		default:
-			s = r.rich(o, where)
-		}
+// outputs renders a cell's outputs, one segment each; outputs that show
+// nothing (a CLI command's exit status) are left out.
+func (r *renderer) outputs(c *notebook.Cell) []segment {
+	var segs []segment
+	for i, o := range c.Outputs {
+		s := r.one(o, c.ID, i)
 		if s == "" {
 			continue
 		}
-		b.WriteString(s)
 		if !strings.HasSuffix(s, "\n") {
-			b.WriteByte('\n')
+			s += "\n"
 		}
+		segs = append(segs, segment{output: i, text: s})
 	}
-	return b.String()
+	return segs
+}
+
+// one renders output i of cell id as results show it.
+func (r *renderer) one(o *notebook.Output, id string, i int) string {
+	switch o.Type {
+	case notebook.StreamOutput:
+		return collapseCR(notebook.StripANSI(o.Text))
+	case notebook.ErrorOutput:
+		if r.skipError != nil && r.skipError(o.EName) {
+			return ""
+		}
+		return errorText(o)
+	}
+	return r.rich(o, id, i)
 }
 
 // errorText is the traceback without colours; IPython's ends with
@@ -62,14 +67,14 @@ func errorText(o *notebook.Output) string {
 
 // rich renders a display_data or execute_result bundle: an image when
 // there is one, else the best text form.
-func (r *renderer) rich(o *notebook.Output, where string) string {
+func (r *renderer) rich(o *notebook.Output, id string, i int) string {
 	for _, mime := range []string{"image/png", "image/jpeg"} {
 		if s, ok := str(o.Data[mime]); ok {
-			return r.image(mime, s, where)
+			return r.image(mime, s, id, i)
 		}
 	}
 	if s, ok := str(o.Data["image/svg+xml"]); ok {
-		return fmt.Sprintf("[SVG image, %d characters: not shown; open %s to see it]", len(s), where)
+		return fmt.Sprintf("[SVG image, %d characters: read_output(cell=%q, output=%d, mime=\"image/svg+xml\") reads its source]", utf8.RuneCountInString(s), id, i)
 	}
 	for _, mime := range []string{"text/markdown", "text/latex"} {
 		if s, ok := str(o.Data[mime]); ok {
@@ -84,7 +89,7 @@ func (r *renderer) rich(o *notebook.Output, where string) string {
 	}
 	plain, hasPlain := str(o.Data["text/plain"])
 	if html, ok := str(o.Data["text/html"]); ok && (!hasPlain || isRepr(plain)) {
-		return fmt.Sprintf("[HTML output, %d characters: not shown; open %s to see it]", len(html), where)
+		return fmt.Sprintf("[HTML output, %d characters: read_output(cell=%q, output=%d, mime=\"text/html\") reads it]", utf8.RuneCountInString(html), id, i)
 	}
 	if hasPlain {
 		return notebook.StripANSI(plain)
@@ -92,13 +97,13 @@ func (r *renderer) rich(o *notebook.Output, where string) string {
 	return o.PlainText() // names the MIME type and size
 }
 
-func (r *renderer) image(mime, b64, where string) string {
+func (r *renderer) image(mime, b64, id string, i int) string {
 	switch {
 	case !r.images:
-		return fmt.Sprintf("[%s image: not attached here; get_notebook_outputs with include_images=true shows it]", mime)
+		return fmt.Sprintf("[%s image: not attached here; read_output(cell=%q, output=%d) fetches it]", mime, id, i)
 	case len(r.attached) >= r.maxImages:
 		r.omitted++
-		return fmt.Sprintf("[%s image: not attached, over the limit of %d images per call; it is in %s]", mime, r.maxImages, where)
+		return fmt.Sprintf("[%s image: not attached, over the limit of %d images per call; read_output(cell=%q, output=%d) fetches it]", mime, r.maxImages, id, i)
 	}
 	img, err := prepareImage(mime, b64, r.maxEdge)
 	if err != nil {
@@ -108,6 +113,9 @@ func (r *renderer) image(mime, b64, where string) string {
 	size := fmt.Sprintf("%dx%d", img.width, img.height)
 	if img.width != img.origW {
 		size = fmt.Sprintf("%dx%d, scaled down from %dx%d", img.width, img.height, img.origW, img.origH)
+	}
+	if img.keptOriginal {
+		size += fmt.Sprintf(", sent as is: scaled to %d px it would have been larger", r.maxEdge)
 	}
 	return fmt.Sprintf("[image %d attached: %s, %s]", len(r.attached), mime, size)
 }

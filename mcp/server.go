@@ -28,8 +28,8 @@ type Options struct {
 	MaxImages int
 	// MaxImageEdge is the longest side of an image sent, in pixels (default 1568).
 	MaxImageEdge int
-	// ExecTimeout bounds execute_code and edit_cell when the call sets no
-	// timeout (default 10 minutes).
+	// ExecTimeout bounds the tools that run cells and install_packages when
+	// the call sets no timeout (default 10 minutes).
 	ExecTimeout time.Duration
 	// ProgressEvery is the interval of progress notifications (default 5s).
 	ProgressEvery time.Duration
@@ -73,6 +73,8 @@ func New(m *session.Manager, opts Options) *Server {
 	s.addSessionTools()
 	s.addNotebookTools()
 	s.addKernelTools()
+	s.addFileTools()
+	s.addResources()
 	return s
 }
 
@@ -85,7 +87,9 @@ func (s *Server) MCP() *sdk.Server { return s.sdk }
 func (s *Server) Close(ctx context.Context) error { return s.pool.close(ctx) }
 
 const instructions = `Sena runs Python in sandboxes with a GPU, models already downloaded and a live Jupyter kernel; every step lands in a notebook a researcher can open.
-Workflow: start_session (or attach_to_session to an existing one) -> execute_code repeatedly (kernel state persists between calls) -> add_markdown to document findings -> shutdown_session when done (sandboxes cost money).
-Models are at the paths in the MODEL_<NAME>_PATH environment variables that start_session returns. list_skills shows the techniques mounted in the session (importable modules with a SKILL.md).
-Errors raised by your code are normal results with status error; a tool error means the call itself was wrong (unknown session, bad index) or the kernel died.
+Workflow: start_session (or attach_to_session) -> execute_code repeatedly (kernel state persists) -> add_markdown to document findings -> shutdown_session when done (sandboxes cost money).
+Cells are named by id (stable) or by index among all cells, markdown included (negative from the end); every result names both. Fix the cell an error came from with edit_cell; insert_cell, delete_cell, move_cell and run_cell reshape the notebook.
+Look without adding cells: list_variables, describe_model, gpu_status, list_files/read_file. Long output is cut with a read_output call that pages through the rest.
+Models are at the paths in the MODEL_<NAME>_PATH environment variables that start_session returns. list_skills shows the techniques mounted in the session.
+Errors raised by your code, and a kernel that dies mid-cell, are normal results (status error, or kernel died); a tool error means the call itself was wrong (unknown session, bad cell) and says what to do.
 After a restart of this server or of your context, get_notebook_outputs reads the notebook back.`

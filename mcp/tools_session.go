@@ -14,15 +14,17 @@ import (
 
 // SessionInfo is what an agent needs to work in a session.
 type SessionInfo struct {
-	SessionID    string          `json:"session_id" jsonschema:"pass it to every other tool"`
-	Provider     string          `json:"provider" jsonschema:"what runs the sandbox; external for a Jupyter server attached by URL"`
-	Mode         core.Mode       `json:"mode" jsonschema:"notebook: execute_code runs Python; cli: it runs shell commands"`
-	JupyterURL   string          `json:"jupyter_url,omitempty" jsonschema:"the notebook in Jupyter, token included: give it to the researcher to watch"`
-	NotebookPath string          `json:"notebook_path" jsonschema:"the .ipynb on the machine running this server, updated after every call"`
-	GPU          string          `json:"gpu,omitempty"`
-	Models       []session.Model `json:"models,omitempty" jsonschema:"models in the sandbox; env_var names the variable holding each one's path"`
-	Skills       []session.Skill `json:"skills,omitempty" jsonschema:"skills mounted in the sandbox; their modules import by name"`
-	CodeCells    int             `json:"code_cells" jsonschema:"code cells already in the notebook (get_notebook_outputs reads them)"`
+	SessionID    string               `json:"session_id" jsonschema:"pass it to every other tool"`
+	Provider     string               `json:"provider" jsonschema:"what runs the sandbox; external for a Jupyter server attached by URL"`
+	Mode         core.Mode            `json:"mode" jsonschema:"notebook: execute_code runs Python; cli: it runs shell commands"`
+	JupyterURL   string               `json:"jupyter_url,omitempty" jsonschema:"the notebook in Jupyter, token included: give it to the researcher to watch"`
+	NotebookPath string               `json:"notebook_path" jsonschema:"the .ipynb on the machine running this server, updated after every call"`
+	GPU          string               `json:"gpu,omitempty"`
+	Models       []session.Model      `json:"models,omitempty" jsonschema:"models in the sandbox; env_var names the variable holding each one's path"`
+	Skills       []session.Skill      `json:"skills,omitempty" jsonschema:"skills mounted in the sandbox; their modules import by name"`
+	Cells        int                  `json:"cells" jsonschema:"cells already in the notebook, markdown included (get_notebook_outputs reads them)"`
+	Installed    []string             `json:"installed_packages,omitempty" jsonschema:"packages install_packages added while the session ran"`
+	Environment  *session.Environment `json:"environment,omitempty" jsonschema:"what the kernel was checked to run in when the session started: Python, every package's version, model commits, GPUs, limits"`
 }
 
 // SessionIDInput names a session.
@@ -100,21 +102,40 @@ func (s *Server) startSession(ctx context.Context, req *sdk.CallToolRequest, in 
 	if err != nil {
 		return nil, nil, err
 	}
-	info, err := s.info(rec, 0)
-	return nil, info, err
+	// Hold its kernel connection from now on: the session is this server's.
+	live, err := s.pool.get(ctx, rec.ID)
+	if err != nil {
+		return nil, nil, s.agentError(rec.ID, err)
+	}
+	s.addNotebookResource(rec.ID)
+	info, err := s.sessionInfo(live)
+	if err != nil {
+		return nil, nil, err
+	}
+	return structured(info)
 }
 
 func (s *Server) attach(ctx context.Context, _ *sdk.CallToolRequest, in AttachInput) (*sdk.CallToolResult, *SessionInfo, error) {
 	if in.SessionID == "" && in.JupyterURL == "" {
 		return nil, nil, errors.New("give session_id (a Sena session) or jupyter_url (any Jupyter server, with its token)")
 	}
+	if in.SessionID == "" && in.JupyterURL != "" {
+		// The URL of a session Sena started (its jupyter_url) is that session.
+		if rec, ok := s.m.SessionByURL(in.JupyterURL); ok {
+			in.SessionID = rec.ID
+		}
+	}
 	if in.SessionID != "" && (in.JupyterURL == "" || s.known(in.SessionID)) {
 		live, err := s.pool.get(ctx, in.SessionID)
 		if err != nil {
-			return nil, nil, agentError(in.SessionID, err)
+			return nil, nil, s.agentError(in.SessionID, err)
 		}
+		s.addNotebookResource(live.ID)
 		info, err := s.sessionInfo(live)
-		return nil, info, err
+		if err != nil {
+			return nil, nil, err
+		}
+		return structured(info)
 	}
 	live, err := s.m.AttachExternal(ctx, in.JupyterURL)
 	if err != nil {
@@ -122,8 +143,12 @@ func (s *Server) attach(ctx context.Context, _ *sdk.CallToolRequest, in AttachIn
 		return nil, nil, redact(err, token)
 	}
 	s.pool.addExternal(live)
+	s.addNotebookResource(live.ID)
 	info, err := s.sessionInfo(live)
-	return nil, info, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return structured(info)
 }
 
 // known reports whether id names a session this server can attach to.
@@ -140,20 +165,22 @@ func (s *Server) sessionInfo(live *session.Session) (*SessionInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	info, err := s.info(live.Record, len(nb.CodeCells()))
+	info, err := s.info(live.Record, len(nb.Cells))
 	if err != nil {
 		return nil, err
 	}
+	info.Installed = session.InstalledPackages(nb)
 	if s.pool.isExternal(live.ID) {
 		info.JupyterURL = "" // the agent has it; it holds the server's token
 	}
 	return info, nil
 }
 
-func (s *Server) info(rec *session.Record, codeCells int) (*SessionInfo, error) {
+func (s *Server) info(rec *session.Record, cells int) (*SessionInfo, error) {
 	info := &SessionInfo{
 		SessionID: rec.ID, Provider: rec.Provider, Mode: rec.Mode, GPU: rec.Config.GPU,
-		NotebookPath: s.m.Store().NotebookPath(rec.ID), Models: rec.Models, Skills: rec.Skills, CodeCells: codeCells,
+		NotebookPath: s.m.Store().NotebookPath(rec.ID), Models: rec.Models, Skills: rec.Skills, Cells: cells,
+		Environment: rec.Environment,
 	}
 	if rec.Provider != session.ExternalProvider {
 		url, err := s.m.JupyterURL(rec)
@@ -197,7 +224,7 @@ func (s *Server) listSessions(ctx context.Context, _ *sdk.CallToolRequest, _ str
 			out.Warnings = append(out.Warnings, err.Error())
 		}
 	}
-	return nil, out, nil
+	return structured(out)
 }
 
 func (s *Server) shutdown(ctx context.Context, _ *sdk.CallToolRequest, in SessionIDInput) (*sdk.CallToolResult, *ShutdownResult, error) {
@@ -205,22 +232,22 @@ func (s *Server) shutdown(ctx context.Context, _ *sdk.CallToolRequest, in Sessio
 	if s.pool.isExternal(in.SessionID) {
 		live, err := s.pool.get(ctx, in.SessionID)
 		if err != nil {
-			return nil, nil, agentError(in.SessionID, err)
+			return nil, nil, s.agentError(in.SessionID, err)
 		}
 		err = live.Shutdown(ctx)
 		s.pool.forget(in.SessionID)
 		if err != nil {
-			return nil, nil, agentError(in.SessionID, err)
+			return nil, nil, s.agentError(in.SessionID, err)
 		}
 		out.Stopped = "kernel"
-		return nil, out, nil
+		return structured(out)
 	}
 	s.pool.forget(in.SessionID)
 	if err := s.m.Down(ctx, in.SessionID); err != nil {
-		return nil, nil, agentError(in.SessionID, err)
+		return nil, nil, s.agentError(in.SessionID, err)
 	}
 	out.Stopped = "sandbox"
-	return nil, out, nil
+	return structured(out)
 }
 
 func (s *Server) listSkills(ctx context.Context, _ *sdk.CallToolRequest, in SessionIDInput) (*sdk.CallToolResult, *SkillList, error) {
@@ -228,16 +255,16 @@ func (s *Server) listSkills(ctx context.Context, _ *sdk.CallToolRequest, in Sess
 	if !s.pool.isExternal(in.SessionID) {
 		rec, err := s.m.Store().Get(in.SessionID)
 		if err != nil {
-			return nil, nil, agentError(in.SessionID, err)
+			return nil, nil, s.agentError(in.SessionID, err)
 		}
 		skills = rec.Skills
 	}
 	if skills == nil {
 		skills = []session.Skill{}
 	}
-	return nil, &SkillList{
+	return structured(&SkillList{
 		Skills: skills,
 		Usage: "Each skill's directory (path, relative to the kernel's working directory) is on sys.path, so its modules import by name. " +
-			"Read its instructions with execute_code: print(open('<path>/SKILL.md').read()). start_session's skills argument mounts more in a new session.",
-	}, nil
+			"Read its instructions with read_file(path='<path>/SKILL.md'). start_session's skills argument mounts more in a new session.",
+	})
 }

@@ -90,7 +90,7 @@ func (c *Client) Create(ctx context.Context, req *core.CreateRequest) (*core.Cre
 	if result == nil {
 		return nil, core.Errorf(core.ErrPluginFailed, "%s ended Create without a result; it does not follow sena.provider.v1", c.describe())
 	}
-	return &core.CreateResponse{Handle: handleFromProto(result.GetHandle()), Endpoint: endpointFromProto(result.GetEndpoint())}, nil
+	return &core.CreateResponse{Handle: handleFromProto(result.GetHandle()), Endpoint: endpointFromProto(result.GetEndpoint()), Image: result.GetImage()}, nil
 }
 
 // Inspect implements core.Provider.

@@ -122,7 +122,7 @@ func specToProto(s *core.SandboxSpec) *pb.SandboxSpec {
 		Options:          s.Options,
 	}
 	for _, m := range s.Models {
-		out.Models = append(out.Models, &pb.Model{Name: m.Name, Revision: m.Revision})
+		out.Models = append(out.Models, &pb.Model{Name: m.Name, Revision: m.Revision, EnvVar: m.EnvVar})
 	}
 	for _, m := range s.Mounts {
 		out.Mounts = append(out.Mounts, &pb.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
@@ -146,7 +146,7 @@ func specFromProto(s *pb.SandboxSpec) core.SandboxSpec {
 		Options:        s.GetOptions(),
 	}
 	for _, m := range s.GetModels() {
-		out.Models = append(out.Models, core.ModelConfig{Name: m.GetName(), Revision: m.GetRevision()})
+		out.Models = append(out.Models, core.ModelConfig{Name: m.GetName(), Revision: m.GetRevision(), EnvVar: m.GetEnvVar()})
 	}
 	for _, m := range s.GetMounts() {
 		out.Mounts = append(out.Mounts, core.Mount{Source: m.GetSource(), Target: m.GetTarget(), ReadOnly: m.GetReadOnly()})

@@ -60,7 +60,7 @@ func (s *server) Create(req *pb.CreateRequest, stream pb.Provider_CreateServer) 
 	if resp == nil {
 		return noResult("Create")
 	}
-	result := &pb.CreateResponse{Handle: handleToProto(resp.Handle), Endpoint: endpointToProto(resp.Endpoint)}
+	result := &pb.CreateResponse{Handle: handleToProto(resp.Handle), Endpoint: endpointToProto(resp.Endpoint), Image: resp.Image}
 	if err := stream.Send(&pb.CreateEvent{Event: &pb.CreateEvent_Result{Result: result}}); err != nil {
 		return status.Errorf(codes.Unavailable, "send Create result: %v", err)
 	}

@@ -362,7 +362,7 @@ func (s *suite) idleTimeout(t *testing.T) {
 	if !s.first {
 		t.Skip("checked in the first mode; it only waits")
 	}
-	s.lifetime(t, core.FieldIdleTimeout, 5*time.Second, 150*time.Second, func(c *core.SandboxConfig, d time.Duration) {
+	s.lifetime(t, core.FieldIdleTimeout, 10*time.Second, 60*time.Second, func(c *core.SandboxConfig, d time.Duration) {
 		c.IdleTimeout = core.Duration(d)
 	})
 }

@@ -13,13 +13,16 @@ import (
 type Faulty struct {
 	core.Provider
 
-	mu    sync.Mutex
-	calls []string
-	fail  map[string]error
+	mu        sync.Mutex
+	calls     []string
+	fail      map[string]error
+	failAfter map[string]error
 }
 
 // NewFaulty wraps p.
-func NewFaulty(p core.Provider) *Faulty { return &Faulty{Provider: p, fail: map[string]error{}} }
+func NewFaulty(p core.Provider) *Faulty {
+	return &Faulty{Provider: p, fail: map[string]error{}, failAfter: map[string]error{}}
+}
 
 // FailOn makes every later call of method ("Create", "Destroy", ...) fail
 // with err; a nil err makes it work again.
@@ -27,6 +30,15 @@ func (f *Faulty) FailOn(method string, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fail[method] = err
+}
+
+// FailAfter makes every later call of method do its work and then fail
+// with err, as when a response is lost or a plugin dies after the backend
+// acted: the case cleanup code must find what was made by its labels.
+func (f *Faulty) FailAfter(method string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failAfter[method] = err
 }
 
 // Calls lists the methods called so far, in order.
@@ -65,7 +77,17 @@ func (f *Faulty) Create(ctx context.Context, req *core.CreateRequest) (*core.Cre
 	if err := f.enter("Create"); err != nil {
 		return nil, err
 	}
-	return f.Provider.Create(ctx, req)
+	resp, err := f.Provider.Create(ctx, req)
+	if after := f.after("Create"); after != nil && err == nil {
+		return nil, after
+	}
+	return resp, err
+}
+
+func (f *Faulty) after(method string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failAfter[method]
 }
 
 func (f *Faulty) Inspect(ctx context.Context, req *core.InspectRequest) (*core.InspectResponse, error) {

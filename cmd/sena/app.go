@@ -64,7 +64,7 @@ func newEnv(c *cli.Context) (*env, error) {
 	}
 	reg := providers.NewRegistry(plugin.Dirs(c.String("plugin-dir")), logger)
 	m := session.NewManager(session.Params{
-		Store: store, Providers: reg, Logger: logger, Skills: skills.FS,
+		Store: store, Providers: reg, Logger: logger, Skills: skills.FS, Version: version,
 		Models: newModelFetcher(c.Bool("json")),
 		// Progress goes to stderr, so stdout stays one JSON document with --json.
 		Progress: func(msg string) { fmt.Fprintln(os.Stderr, "sena:", msg) },

@@ -369,3 +369,42 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// The issue's third-party case: a minimal plugin that declares only files.
+// Everything it would have ignored is refused before Create, with exit 2,
+// and `sena providers` says what it honours.
+func TestPluginFieldsRefusedBeforeCreate(t *testing.T) {
+	py := jupytertest.Interpreters(t)[0].Path
+	dir := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "sena-provider-mini"), "../../examples/miniprovider/cmd/sena-provider-mini").CombinedOutput(); err != nil {
+		t.Fatalf("build the example plugin: %v\n%s", err, out)
+	}
+	c := newCLI(t)
+	c.env = append(c.env, "SENA_PLUGIN_DIR="+dir)
+	for _, tc := range []struct{ flag, value string }{
+		{"--package", "some-pkg"}, {"--system-package", "cowsay"}, {"--memory", "64"}, {"--timeout", "30s"}, {"--cpus", "1"},
+	} {
+		r := c.run("--provider", "mini", "up", "--provider-option", "python="+py, tc.flag, tc.value)
+		if r.code != 2 || !strings.Contains(r.stderr, "provider mini does not honour") || !strings.Contains(r.stderr, tc.flag) {
+			t.Errorf("up %s %s on mini: exit %d, stderr %q; want exit 2 naming the setting", tc.flag, tc.value, r.code, r.stderr)
+		}
+	}
+	if r := c.run("--provider", "mini", "up", "--provider-option", "pyhton="+py); r.code != 2 || !strings.Contains(r.stderr, "its options are python") {
+		t.Errorf("an unknown option: exit %d, stderr %q", r.code, r.stderr)
+	}
+	out := c.ok("providers").stdout
+	if !strings.Contains(out, "honours: files; options: python") {
+		t.Errorf("sena providers does not say what mini honours:\n%s", out)
+	}
+	// What it does declare works, from the plugin binary.
+	up := c.up("--provider", "mini", "--provider-option", "python="+py)
+	if r := c.ok("exec", up.SessionID, "print(6 * 7)"); strings.TrimSpace(r.stdout) != "42" {
+		t.Errorf("exec through the mini plugin printed %q", r.stdout)
+	}
+	c.ok("down", up.SessionID)
+	var ls []any
+	json.Unmarshal([]byte(c.ok("--json", "ls").stdout), &ls)
+	if len(ls) != 0 {
+		t.Fatalf("sessions left: %v", ls)
+	}
+}

@@ -35,6 +35,9 @@ var execCommand = &cli.Command{
 			return err
 		}
 		defer s.Close()
+		if n := s.Notice(c.Context); n != "" {
+			fmt.Fprintln(c.App.ErrWriter, "sena: note:", n)
+		}
 		p := &outputPrinter{stdout: c.App.Writer, stderr: c.App.ErrWriter, quiet: e.json, skipError: s.IsExitStatus}
 		ex, err := s.Execute(c.Context, code, &session.ExecOptions{OnEvent: p.event, Timeout: c.Duration("timeout")})
 		if err != nil {

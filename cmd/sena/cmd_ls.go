@@ -75,11 +75,11 @@ func (e *env) lsRow(s session.SessionStatus) lsRow {
 		r.Status = "orphan:" + s.Status // `sena gc` removes it
 		return r
 	}
-	if s.State == session.StateStarting {
+	switch {
+	case s.Abandoned():
+		r.Status = "abandoned" // its up died or failed unconfirmed; `sena gc` removes it
+	case s.State == session.StateStarting:
 		r.Status = "starting"
-		if s.Abandoned() {
-			r.Status = "abandoned" // its up was killed; `sena gc` removes it
-		}
 	}
 	r.JupyterURL, _ = e.manager.JupyterURL(s.Record)
 	r.NotebookPath = e.manager.Store().NotebookPath(s.ID)

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/sena-labs/sena/mcp"
 	"github.com/urfave/cli/v2"
 )
@@ -49,7 +48,7 @@ var mcpCommand = &cli.Command{
 			return serveHTTP(c, srv, addr)
 		}
 		// stdout carries the protocol: nothing else may write to it.
-		err = srv.MCP().Run(c.Context, &sdk.StdioTransport{})
+		err = srv.MCP().Run(c.Context, mcp.StdioTransport(os.Stdin, os.Stdout))
 		if c.Context.Err() != nil {
 			return nil // stopped by a signal
 		}

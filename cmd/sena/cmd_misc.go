@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/sena-labs/sena/core"
 	"github.com/sena-labs/sena/core/session"
 	"github.com/sena-labs/sena/skills"
 	"github.com/urfave/cli/v2"
@@ -80,9 +83,27 @@ var providersCommand = &cli.Command{
 				detail = d.Path + "  " + detail
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Name, d.Kind, gpus, detail)
+			if d.Info != nil {
+				fmt.Fprintf(tw, "\t\t\thonours: %s\n", honours(d.Info))
+			}
 		}
 		return tw.Flush()
 	},
+}
+
+// honours is what a provider declares, as `sena providers` shows it.
+func honours(info *core.ProviderInfo) string {
+	out := strings.Join(core.FieldNames(info.Capabilities.Fields), ", ")
+	if out == "" {
+		out = "nothing beyond env"
+	}
+	var opts struct {
+		Properties map[string]any `json:"properties"`
+	}
+	if json.Unmarshal(info.Capabilities.OptionsSchema, &opts) == nil && len(opts.Properties) > 0 {
+		out += "; options: " + strings.Join(slices.Sorted(maps.Keys(opts.Properties)), ", ")
+	}
+	return out
 }
 
 var gcCommand = &cli.Command{

@@ -48,6 +48,8 @@ type upOutput struct {
 	Models       []session.Model `json:"models,omitempty"`
 	Skills       []session.Skill `json:"skills,omitempty"`
 	Phases       []session.Phase `json:"phases"`
+	// Environment is what the kernel was checked to run in.
+	Environment *session.Environment `json:"environment,omitempty"`
 }
 
 func printUp(c *cli.Context, e *env, rec *session.Record) error {
@@ -59,6 +61,7 @@ func printUp(c *cli.Context, e *env, rec *session.Record) error {
 		SessionID: rec.ID, SandboxID: rec.Handle.ID, Provider: rec.Provider, Mode: rec.Mode,
 		JupyterURL: url, NotebookPath: e.manager.Store().NotebookPath(rec.ID), KernelID: rec.KernelID,
 		GPU: rec.Config.GPU, Models: rec.Models, Skills: rec.Skills, Phases: rec.Phases,
+		Environment: rec.Environment,
 	}
 	if e.json {
 		return writeJSON(c, out)
@@ -77,6 +80,17 @@ func printUp(c *cli.Context, e *env, rec *session.Record) error {
 	for _, s := range out.Skills {
 		fmt.Fprintf(w, "skill     %s: %s\n", s.Name, s.Description)
 	}
+	if env := out.Environment; env != nil {
+		fmt.Fprintf(w, "checked   Python %s, %d packages%s\n", env.Python.Version, len(env.Packages), gpuSummary(env.GPU))
+	}
 	fmt.Fprintf(w, "\nrun code: sena exec %s 'print(1 + 1)'\nstop it:  sena down %s\n", out.SessionID, out.SessionID)
 	return nil
+}
+
+// gpuSummary is ", 2 x NVIDIA H100" for up's output, "" without a GPU.
+func gpuSummary(g session.GPUInfo) string {
+	if g.Count == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d x %s", g.Count, g.Names[0])
 }

@@ -83,7 +83,7 @@ func TestModelsWorkspaceSecrets(t *testing.T) {
 	// A second session with the same model makes no request to the hub;
 	// this one preloads it hidden: model and tokenizer are ready, and the
 	// notebook never names the model.
-	u2 := c.up("--python", py, "--model", "sena-test/tiny-llama", "--hide-models", "--dtype", "float32")
+	u2 := c.up("--python", py, "--model", "sena-test/tiny-llama", "--hide-models", "--dtype", "float32", "--provider-option", "acknowledge_visible_models=true")
 	if got := hubSrv.Requests(); got != requests {
 		t.Fatalf("second up made %d hub requests, want 0", got-requests)
 	}

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 )
 
 // contentsPath splits a contents path into segments, refusing ones that
@@ -85,4 +87,66 @@ func (s *Server) GetFile(ctx context.Context, path string) ([]byte, error) {
 		return nil, fmt.Errorf("get file %q: bad base64 from server: %v", path, err)
 	}
 	return b, nil
+}
+
+// Entry is a file or directory in the server's contents, as the contents
+// API describes it (without its content).
+type Entry struct {
+	Name         string    `json:"name"`
+	Path         string    `json:"path"`
+	Type         string    `json:"type"` // file, notebook or directory
+	Size         *int64    `json:"size"` // bytes; nil for directories
+	LastModified time.Time `json:"last_modified"`
+	Mimetype     string    `json:"mimetype"`
+}
+
+// contentsURL is the contents API URL of path; "" is the root.
+func (s *Server) contentsURL(path string) (*url.URL, error) {
+	if strings.Trim(path, "/") == "" {
+		return s.endpoint("api", "contents"), nil
+	}
+	segs, err := contentsPath(path)
+	if err != nil {
+		return nil, err
+	}
+	return s.endpoint(append([]string{"api", "contents"}, segs...)...), nil
+}
+
+// Stat describes the file or directory at path ("" is the root) without
+// reading it; ErrFileNotFound if there is none.
+func (s *Server) Stat(ctx context.Context, path string) (*Entry, error) {
+	u, err := s.contentsURL(path)
+	if err != nil {
+		return nil, err
+	}
+	u.RawQuery = "content=0"
+	var e Entry
+	err = s.do(ctx, http.MethodGet, u, nil, &e)
+	if isStatus(err, http.StatusNotFound) {
+		return nil, errorf(ErrFileNotFound, "no file or directory %q under the root of %s", path, s.BaseURL())
+	}
+	return &e, err
+}
+
+// ListDir lists the directory at path ("" is the root), as Jupyter shows
+// it (hidden files are left out unless the server allows them).
+func (s *Server) ListDir(ctx context.Context, path string) ([]Entry, error) {
+	u, err := s.contentsURL(path)
+	if err != nil {
+		return nil, err
+	}
+	u.RawQuery = "type=directory&content=1"
+	var m struct {
+		Content []Entry `json:"content"`
+	}
+	err = s.do(ctx, http.MethodGet, u, nil, &m)
+	switch {
+	case isStatus(err, http.StatusNotFound):
+		return nil, errorf(ErrFileNotFound, "no directory %q under the root of %s", path, s.BaseURL())
+	case isStatus(err, http.StatusBadRequest):
+		return nil, fmt.Errorf("%q is a file, not a directory", path)
+	case err != nil:
+		return nil, err
+	}
+	return m.Content, nil
 }

@@ -217,6 +217,36 @@ func testContents(t *testing.T, srv *kernel.Server, js *jupytertest.Server) {
 		t.Errorf("file on disk differs: %v", err)
 	}
 
+	if e, err := srv.Stat(ctx, "x/y/data.bin"); err != nil || e.Type != "file" || e.Size == nil || *e.Size != int64(len(data)) || e.Name != "data.bin" {
+		t.Errorf("Stat(x/y/data.bin) = %+v, %v; want a file of %d bytes", e, err, len(data))
+	}
+	if e, err := srv.Stat(ctx, "x"); err != nil || e.Type != "directory" {
+		t.Errorf("Stat(x) = %+v, %v; want a directory", e, err)
+	}
+	if _, err := srv.Stat(ctx, "nope.txt"); !errors.Is(err, kernel.ErrFileNotFound) {
+		t.Errorf("Stat(missing) = %v; want ErrFileNotFound", err)
+	}
+	root, err := srv.ListDir(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]string{}
+	for _, e := range root {
+		names[e.Name] = e.Type
+	}
+	if names["x"] != "directory" || names["deep"] != "directory" {
+		t.Errorf("ListDir(root) = %+v; want directories x and deep", root)
+	}
+	if l, err := srv.ListDir(ctx, "x/y"); err != nil || len(l) != 1 || l[0].Path != "x/y/data.bin" || l[0].Size == nil {
+		t.Errorf("ListDir(x/y) = %+v, %v", l, err)
+	}
+	if _, err := srv.ListDir(ctx, "x/y/data.bin"); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("ListDir(a file) = %v; want an error saying it is not a directory", err)
+	}
+	if _, err := srv.ListDir(ctx, "nope"); !errors.Is(err, kernel.ErrFileNotFound) {
+		t.Errorf("ListDir(missing) = %v; want ErrFileNotFound", err)
+	}
+
 	if _, err := srv.GetFile(ctx, "nope.txt"); !errors.Is(err, kernel.ErrFileNotFound) {
 		t.Errorf("GetFile(missing) = %v; want ErrFileNotFound", err)
 	}

@@ -45,9 +45,10 @@ type Kernel struct {
 	stop       context.CancelFunc // ends the reader and pinger
 	readerDone chan struct{}
 
-	mu      sync.Mutex
-	pending map[string]*call
-	err     error // terminal: set once the kernel is dead or the socket gone
+	mu       sync.Mutex
+	pending  map[string]*call
+	err      error // terminal: set once the kernel is dead or the socket gone
+	restarts int   // restarts seen on this connection
 }
 
 // Connect opens the websocket of kernel kernelID, offering the v1 protocol
@@ -97,6 +98,15 @@ func (s *Server) Connect(ctx context.Context, kernelID string) (*Kernel, error) 
 	go k.read(rctx)
 	go k.ping(rctx)
 	return k, nil
+}
+
+// Restarts counts the kernel restarts this connection has seen: its own
+// Restart calls and the server's news of a kernel that died and was
+// restarted, whether or not a request was pending.
+func (k *Kernel) Restarts() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.restarts
 }
 
 // ID returns the kernel id.
@@ -175,6 +185,9 @@ func (k *Kernel) route(m *message) {
 		// The server's restarter speaks for a kernel process that died.
 		switch executionState(m.Content) {
 		case "restarting":
+			k.mu.Lock()
+			k.restarts++
+			k.mu.Unlock()
 			k.failPending(errorf(ErrKernelRestarted, "kernel %s died and was restarted: its variables are gone; run the setup code again", k.id))
 		case "dead":
 			k.die(errorf(ErrKernelDead, "kernel %s died and could not be restarted: start a new kernel", k.id))
@@ -185,6 +198,9 @@ func (k *Kernel) route(m *message) {
 		}
 		_ = json.Unmarshal(m.Content, &c)
 		if c.Restart {
+			k.mu.Lock()
+			k.restarts++
+			k.mu.Unlock()
 			k.failPending(errorf(ErrKernelRestarted, "kernel %s was restarted: its variables are gone", k.id))
 		} else {
 			k.die(errorf(ErrKernelDead, "kernel %s was shut down: start a new kernel", k.id))
@@ -314,6 +330,9 @@ type KernelInfo struct {
 	Implementation  string          `json:"implementation"`
 	LanguageInfo    json.RawMessage `json:"language_info"` // name, version, mimetype, file_extension, ...
 	Banner          string          `json:"banner"`
+	// Session is the kernel process's own session id (its replies'
+	// header.session): a restarted kernel has a new one.
+	Session string `json:"-"`
 }
 
 // Info asks the kernel for its kernel_info. It waits behind a running
@@ -334,6 +353,7 @@ func (k *Kernel) Info(ctx context.Context) (*KernelInfo, error) {
 			if err := json.Unmarshal(reply.Content, &ki); err != nil {
 				return nil, errorf(ErrConnection, "kernel %s: bad kernel_info_reply: %v", k.id, err)
 			}
+			ki.Session = reply.Header.Session
 			return &ki, nil
 		}
 		select {
@@ -356,6 +376,9 @@ func (k *Kernel) Restart(ctx context.Context) error {
 	if err := k.srv.RestartKernel(ctx, k.id); err != nil {
 		return err
 	}
+	k.mu.Lock()
+	k.restarts++
+	k.mu.Unlock()
 	k.failPending(errorf(ErrKernelRestarted, "kernel %s was restarted: its variables are gone", k.id))
 	return nil
 }

@@ -148,6 +148,9 @@ func TestKernelDeath(t *testing.T) {
 			if !tc.terminal && err != nil {
 				t.Errorf("next Execute after a restart = %v; want it to work", err)
 			}
+			if restarted := errors.Is(tc.want, ErrKernelRestarted); (k.Restarts() == 1) != restarted {
+				t.Errorf("Restarts() = %d after %s", k.Restarts(), tc.name)
+			}
 		})
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
+	"strconv"
 )
 
 // Cell types.
@@ -85,20 +85,19 @@ func (nb *Notebook) SetKernel(specName, displayName, language string, languageIn
 // AddCode appends a code cell with a fresh id, a null execution count and no
 // outputs.
 func (nb *Notebook) AddCode(source string) *Cell {
-	return nb.add(&Cell{Type: CodeCell, Source: source, Outputs: []*Output{}})
+	c := nb.NewCode(source)
+	nb.Cells = append(nb.Cells, c)
+	return c
 }
 
 // AddMarkdown appends a markdown cell with a fresh id.
 func (nb *Notebook) AddMarkdown(source string) *Cell {
-	return nb.add(&Cell{Type: MarkdownCell, Source: source})
-}
-
-func (nb *Notebook) add(c *Cell) *Cell {
-	c.ID = nb.newID()
-	c.Metadata = map[string]json.RawMessage{}
+	c := nb.NewMarkdown(source)
 	nb.Cells = append(nb.Cells, c)
 	return c
 }
+
+func newMeta() map[string]json.RawMessage { return map[string]json.RawMessage{} }
 
 // CellByID returns the cell with the given id and its index in the notebook,
 // or nil and -1.
@@ -122,27 +121,6 @@ func (nb *Notebook) CodeCells() []*Cell {
 	return cells
 }
 
-// CodeCellIndex finds the i-th code cell, counting code cells only, as
-// Seer's edit_cell does: 0 is the first, -1 the last. It also returns the
-// cell's index among all cells.
-func (nb *Notebook) CodeCellIndex(i int) (cell *Cell, notebookIndex int, err error) {
-	var idx []int
-	for j, c := range nb.Cells {
-		if c.Type == CodeCell {
-			idx = append(idx, j)
-		}
-	}
-	k := i
-	if k < 0 {
-		k += len(idx)
-	}
-	if k < 0 || k >= len(idx) {
-		return nil, -1, fmt.Errorf("code cell index %d is out of range: the notebook has %d code cells (valid: %d to %d)",
-			i, len(idx), -len(idx), len(idx)-1)
-	}
-	return nb.Cells[idx[k]], idx[k], nil
-}
-
 // SetExecutionCount sets the cell's execution count; execute_reply's count
 // is the authoritative one.
 func (c *Cell) SetExecutionCount(n int) {
@@ -157,12 +135,16 @@ func (c *Cell) ClearOutputs() {
 }
 
 // newID returns 8 hex characters from crypto/rand that no cell uses yet,
-// the same shape as nbformat's uuid4().hex[:8].
+// the same shape as nbformat's uuid4().hex[:8]. It always has a letter, so
+// an id never reads as a cell index (see Lookup).
 func (nb *Notebook) newID() string {
 	for {
 		var b [4]byte
 		rand.Read(b[:]) // never fails: Go crashes the program instead
 		id := hex.EncodeToString(b[:])
+		if _, err := strconv.Atoi(id); err == nil {
+			continue
+		}
 		if c, _ := nb.CellByID(id); c == nil {
 			return id
 		}

@@ -2,6 +2,8 @@ package notebook
 
 import (
 	"encoding/json"
+	"errors"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -76,34 +78,74 @@ func TestSetKernel(t *testing.T) {
 	}
 }
 
-func TestCodeCellIndex(t *testing.T) {
+func TestLookupByIDAndIndex(t *testing.T) {
 	nb := New()
-	nb.AddMarkdown("m0")   // 0
-	c0 := nb.AddCode("c0") // 1
-	nb.AddMarkdown("m1")   // 2
-	c1 := nb.AddCode("c1") // 3
-	c2 := nb.AddCode("c2") // 4
-	nb.AddMarkdown("m2")   // 5
-	if got := nb.CodeCells(); len(got) != 3 || got[0] != c0 || got[1] != c1 || got[2] != c2 {
-		t.Fatalf("CodeCells = %v", got)
-	}
+	m0 := nb.AddMarkdown("m0") // 0
+	c0 := nb.AddCode("c0")     // 1
+	c1 := nb.AddCode("c1")     // 2
 	cases := []struct {
-		i, nbIndex int
-		cell       *Cell
-	}{{0, 1, c0}, {1, 3, c1}, {2, 4, c2}, {-1, 4, c2}, {-2, 3, c1}, {-3, 1, c0}}
+		ref  Ref
+		cell *Cell
+		idx  int
+	}{
+		{RefIndex(0), m0, 0}, {RefIndex(2), c1, 2}, {RefIndex(-1), c1, 2}, {RefIndex(-3), m0, 0},
+		{RefID(c0.ID), c0, 1}, {RefID("1"), c0, 1}, {RefID("-3"), m0, 0},
+	}
 	for _, tc := range cases {
-		cell, idx, err := nb.CodeCellIndex(tc.i)
-		if err != nil || cell != tc.cell || idx != tc.nbIndex {
-			t.Errorf("CodeCellIndex(%d) = %v, %d, %v; want %s at %d", tc.i, cell, idx, err, tc.cell.Source, tc.nbIndex)
+		c, i, err := nb.Lookup(tc.ref)
+		if err != nil || c != tc.cell || i != tc.idx {
+			t.Errorf("Lookup(%v) = %v, %d, %v; want %q at %d", tc.ref, c, i, err, tc.cell.Source, tc.idx)
 		}
 	}
-	for _, i := range []int{3, -4, 100} {
-		_, idx, err := nb.CodeCellIndex(i)
-		if err == nil || idx != -1 || !strings.Contains(err.Error(), "has 3 code cells") {
-			t.Errorf("CodeCellIndex(%d) = %d, %v; want an out-of-range error", i, idx, err)
+	for ref, want := range map[Ref]string{
+		RefIndex(3): "out of range: the notebook has 3 cells (indexes 0 to 2, or -3 to -1", RefIndex(-4): "out of range",
+		RefID("zz12"): `no cell has id "zz12"`, RefID("7"): "cell index 7 is out of range",
+	} {
+		if _, i, err := nb.Lookup(ref); !errors.Is(err, ErrNoCell) || i != -1 || !strings.Contains(err.Error(), want) {
+			t.Errorf("Lookup(%v) = %d, %v; want ErrNoCell saying %q", ref, i, err, want)
 		}
 	}
-	if _, _, err := New().CodeCellIndex(-1); err == nil || !strings.Contains(err.Error(), "0 code cells") {
+	if _, _, err := New().Lookup(RefIndex(-1)); !errors.Is(err, ErrNoCell) || !strings.Contains(err.Error(), "no cells") {
 		t.Errorf("empty notebook: %v", err)
 	}
+}
+
+func TestIDsNeverReadAsIndexes(t *testing.T) {
+	nb := New()
+	for range 3000 {
+		if _, err := strconv.Atoi(nb.AddCode("").ID); err == nil {
+			t.Fatalf("id %q is all digits: Lookup would take it for an index", nb.Cells[len(nb.Cells)-1].ID)
+		}
+	}
+}
+
+func TestInsertDeleteMove(t *testing.T) {
+	nb := New()
+	a, b := nb.AddCode("a"), nb.AddCode("b")
+	c := nb.NewMarkdown("c")
+	nb.Insert(1, c) // a c b
+	d := nb.NewCode("d")
+	nb.Insert(99, d) // a c b d
+	order := func() string {
+		var s string
+		for _, x := range nb.Cells {
+			s += x.Source
+		}
+		return s
+	}
+	if got := order(); got != "acbd" {
+		t.Fatalf("after inserts: %s", got)
+	}
+	nb.Move(0, 3) // c b d a
+	if got := order(); got != "cbda" || nb.IndexOf(a) != 3 {
+		t.Fatalf("after move to the end: %s", got)
+	}
+	nb.Move(2, 0) // d c b a
+	if got := order(); got != "dcba" {
+		t.Fatalf("after move to the front: %s", got)
+	}
+	if got := nb.Delete(2); got != b || order() != "dca" || nb.IndexOf(b) != -1 {
+		t.Fatalf("after delete: %s", order())
+	}
+	checkWritten(t, nb)
 }

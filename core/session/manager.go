@@ -42,6 +42,8 @@ type Params struct {
 	// ReadyTimeout bounds the wait for Jupyter once the sandbox exists;
 	// default 2 minutes.
 	ReadyTimeout time.Duration
+	// Version is Sena's version, recorded in each environment manifest.
+	Version string
 }
 
 // Manager brings sessions up and down and runs code in them.
@@ -53,19 +55,23 @@ type Manager struct {
 	models       ModelFetcher
 	progressFunc func(string)
 	readyTimeout time.Duration
+	version      string
 }
 
 // NewManager returns a Manager with p's settings and defaults for the rest.
 func NewManager(p Params) *Manager {
 	m := &Manager{
 		store: p.Store, providers: p.Providers, log: p.Logger, skills: p.Skills,
-		models: p.Models, progressFunc: p.Progress, readyTimeout: p.ReadyTimeout,
+		models: p.Models, progressFunc: p.Progress, readyTimeout: p.ReadyTimeout, version: p.Version,
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}
 	if m.readyTimeout == 0 {
 		m.readyTimeout = 2 * time.Minute
+	}
+	if m.version == "" {
+		m.version = "dev"
 	}
 	return m
 }
@@ -204,9 +210,10 @@ func (m *Manager) List(ctx context.Context, providers []string) ([]SessionStatus
 	return out, errs
 }
 
-// Abandoned is true for a session whose `up` died before it was ready.
+// Abandoned is true for a session whose `up` died before it was ready, or
+// failed without confirming that it removed its sandbox.
 func (s SessionStatus) Abandoned() bool {
-	return !s.Orphan && s.State == StateStarting && !ownerAlive(s.UpOwner)
+	return !s.Orphan && (s.State == StateAbandoned || s.State == StateStarting && !ownerAlive(s.UpOwner))
 }
 
 func inspect(ctx context.Context, prov core.Provider, r *Record) (SessionStatus, error) {
@@ -274,6 +281,7 @@ func (m *Manager) GC(ctx context.Context, providers []string) ([]SessionStatus, 
 			errs = append(errs, fmt.Errorf("remove orphan %s: %w", s.ID, err))
 			continue
 		}
+		_ = os.RemoveAll(m.store.SandboxDir(s.ID))
 		removed = append(removed, s)
 	}
 	return removed, errs

@@ -80,7 +80,7 @@ func TestUpAndDown(t *testing.T) {
 	for _, p := range rec.Phases {
 		names = append(names, p.Name)
 	}
-	if want := []string{"sandbox_created", "jupyter_ready", "kernel_ready", "ready"}; !slices.Equal(names, want) {
+	if want := []string{"sandbox_created", "jupyter_ready", "kernel_ready", "environment_checked", "ready"}; !slices.Equal(names, want) {
 		t.Errorf("phases %v, want %v", names, want)
 	}
 	sbs := f.sandboxes(t)
@@ -283,4 +283,57 @@ func TestRecordVersions(t *testing.T) {
 	if _, err := store.Get("snew"); err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Errorf("a record of a newer format: %v", err)
 	}
+}
+
+// reopening serves a dying plugin first, then healthy ones: a plugin that
+// dies during Create leaves its sandbox, which only a fresh plugin can find.
+type reopening struct {
+	first, later core.Provider
+	opens        int
+}
+
+func (r *reopening) Open(context.Context, string, []string) (core.Provider, func(), error) {
+	r.opens++
+	if r.opens == 1 {
+		return r.first, func() {}, nil
+	}
+	return r.later, func() {}, nil
+}
+func (r *reopening) Names() []string { return []string{"mini"} }
+
+func TestPluginDiedDuringCreate(t *testing.T) {
+	f := newFixture(t)
+	died := core.Errorf(core.ErrPluginFailed, "provider plugin mini exited")
+	dying := providertest.NewFaulty(f.prov.Provider)
+	dying.FailAfter("Create", died) // the sandbox exists; the plugin is gone
+	dying.FailOn("List", died)
+	dying.FailOn("Destroy", died)
+
+	t.Run("a fresh plugin cleans up", func(t *testing.T) {
+		m := session.NewManager(session.Params{Store: f.store, Providers: &reopening{first: dying, later: f.prov}})
+		if _, err := m.Up(context.Background(), f.config()); !errors.Is(err, core.ErrPluginFailed) {
+			t.Fatalf("up: %v", err)
+		}
+		if sbs := f.sandboxes(t); len(sbs) != 0 {
+			t.Errorf("the sandbox the dead plugin made is left: %+v", sbs)
+		}
+		if recs, _ := f.store.List(); len(recs) != 0 {
+			t.Errorf("records left: %+v", recs)
+		}
+	})
+	t.Run("unconfirmed cleanup keeps an abandoned record for gc", func(t *testing.T) {
+		m := session.NewManager(session.Params{Store: f.store, Providers: &reopening{first: dying, later: dying}})
+		_, err := m.Up(context.Background(), f.config())
+		if err == nil || !strings.Contains(err.Error(), "sena gc") {
+			t.Fatalf("up: %v; want the error to say sena gc", err)
+		}
+		recs, _ := f.store.List()
+		if len(recs) != 1 || recs[0].State != session.StateAbandoned {
+			t.Fatalf("records %+v, want one abandoned", recs)
+		}
+		removed, errs := f.m.GC(context.Background(), []string{"mini"})
+		if len(errs) > 0 || len(removed) != 1 || len(f.sandboxes(t)) != 0 {
+			t.Fatalf("gc removed %+v (errs %v), left %+v", removed, errs, f.sandboxes(t))
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/json"
 	"io/fs"
 	"maps"
 	"regexp"
@@ -13,6 +14,11 @@ import (
 // environment variables the plugin process receives (plugins start without
 // the host's environment). Core keeps it; the provider never sees it.
 const OptionPassEnv = "pass_env"
+
+// OptionAcknowledgeVisibleModels is the option by which a user accepts
+// hidden models on a provider that shares the host's files (the local
+// provider declares it), where the kernel could find their names.
+const OptionAcknowledgeVisibleModels = "acknowledge_visible_models"
 
 // Plan is what Up asks a provider for, checked against what the provider
 // declares, before anything is fetched or created.
@@ -79,7 +85,9 @@ func PlanSandbox(cfg *core.SandboxConfig, info *core.ProviderInfo, builtinSkills
 	if len(spec.Files) == 0 {
 		spec.Files = nil
 	}
-	if err := checkModelRoute(cfg, caps); err != nil {
+	var coerced map[string]any
+	_ = json.Unmarshal(options, &coerced) // validated JSON, or empty
+	if err := checkModelRoute(cfg, caps, coerced); err != nil {
 		return nil, err
 	}
 	if caps.Honours(core.FieldModels) {
@@ -94,7 +102,7 @@ func PlanSandbox(cfg *core.SandboxConfig, info *core.ProviderInfo, builtinSkills
 // checkModelRoute refuses models the provider can neither fetch on its side
 // nor reach in the host's cache, and hidden models where their names would
 // travel to the provider.
-func checkModelRoute(cfg *core.SandboxConfig, caps core.Capabilities) error {
+func checkModelRoute(cfg *core.SandboxConfig, caps core.Capabilities, opts map[string]any) error {
 	if len(cfg.Models) == 0 {
 		return nil
 	}
@@ -106,7 +114,16 @@ func checkModelRoute(cfg *core.SandboxConfig, caps core.Capabilities) error {
 		}
 		return nil
 	}
-	if caps.SharesHostFS || caps.Honours(core.FieldMounts) {
+	if caps.SharesHostFS {
+		for _, mc := range cfg.Models {
+			if mc.Hidden && opts[OptionAcknowledgeVisibleModels] != true {
+				return core.Errorf(core.ErrUnsupported, "provider %s runs on the host: the kernel can read the host's model cache and Sena's state, so it cannot hide a model's name; "+
+					"use a provider that isolates (docker), or accept that with --provider-option %s=true", cfg.Provider, OptionAcknowledgeVisibleModels)
+			}
+		}
+		return nil
+	}
+	if caps.Honours(core.FieldMounts) {
 		return nil
 	}
 	return core.Errorf(core.ErrUnsupported, "provider %s can neither fetch models nor mount the host's model cache: drop --model, or use a provider that does (`sena providers`)", cfg.Provider)

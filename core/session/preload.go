@@ -81,7 +81,7 @@ func preloadPath(m core.ModelConfig, path modelPath) string {
 	if m.Hidden {
 		return strconv.Quote(string(path))
 	}
-	return fmt.Sprintf("os.environ[%q]", core.ModelEnvVar(m.Name))
+	return fmt.Sprintf("os.environ[%q]", m.EnvVar)
 }
 
 // modelCodeImport resolves (and so imports) the model class for a path.

@@ -23,7 +23,7 @@ type Record struct {
 	ID        string             `json:"id"`
 	Provider  string             `json:"provider"`
 	Mode      core.Mode          `json:"mode"`
-	State     string             `json:"state"` // starting | ready
+	State     string             `json:"state"` // starting | ready | abandoned
 	Handle    core.Handle        `json:"handle"`
 	Endpoint  core.Endpoint      `json:"endpoint"`
 	KernelID  string             `json:"kernel_id,omitempty"`
@@ -37,6 +37,8 @@ type Record struct {
 	UpOwner string `json:"up_owner,omitempty"`
 	// Phases are the seconds from the start of `up` at which each step ended.
 	Phases []Phase `json:"phases,omitempty"`
+	// Environment is what the kernel was found to run in (the manifest).
+	Environment *Environment `json:"environment,omitempty"`
 }
 
 // RecordVersion is the format of the records this sena writes. 1 (or no
@@ -53,12 +55,17 @@ type Phase struct {
 // Record states.
 const (
 	StateStarting = "starting"
-	StateReady    = "ready"
+	// StateAbandoned: up failed and could not confirm that it removed the
+	// sandbox; `sena gc` finishes the job.
+	StateAbandoned = "abandoned"
+	StateReady     = "ready"
 )
 
 // Model is a model made available in the session. A hidden model has no
 // name or variable here: only the kernel it was preloaded into knows it.
 type Model struct {
+	// ID names a hidden model without naming it (hidden-1, ...).
+	ID       string `json:"id,omitempty"`
 	Name     string `json:"name,omitempty"`
 	Revision string `json:"revision,omitempty"`
 	Commit   string `json:"commit,omitempty"`

@@ -154,7 +154,26 @@ func (s *Store) Delete(id string) error {
 		err = nil
 	}
 	_ = os.Remove(filepath.Join(s.Dir, "sessions", id+".lock"))
+	_ = os.Remove(s.kernelPath(id))
 	return err
+}
+
+func (s *Store) kernelPath(id string) string { return filepath.Join(s.Dir, "sessions", id+".kernel") }
+
+// KernelIdentity is the kernel process a session's callers last saw (its
+// kernel_info session id), "" when none is recorded: a later process that
+// finds another knows the kernel restarted in between.
+func (s *Store) KernelIdentity(id string) string {
+	b, _ := os.ReadFile(s.kernelPath(id))
+	return strings.TrimSpace(string(b))
+}
+
+// SetKernelIdentity records the kernel process a caller now sees.
+func (s *Store) SetKernelIdentity(id, kernel string) error {
+	if kernel == "" {
+		return nil
+	}
+	return atomicfile.Write(s.kernelPath(id), []byte(kernel+"\n"), 0o600)
 }
 
 // Lock takes the session's exclusive lock, waiting (in queue order of the
@@ -182,30 +201,57 @@ func (s *Store) Lock(ctx context.Context, id string) (func(), error) {
 	}
 }
 
-// key returns the per-user secret, creating it on first use.
+// keySize is the length of the per-user secret, an HMAC-SHA256 key.
+const keySize = 32
+
+// key returns the per-user secret from which Jupyter tokens are derived,
+// creating it on first use. A key file of any other length is an error,
+// never used: a short key would make every token guessable from its
+// session id, which `ps` shows. The first creation is atomic (written in
+// full to a temporary file, synced, then linked into place, which fails
+// if another sena won the race; the loser reads the winner's key).
 func (s *Store) key() ([]byte, error) {
 	path := filepath.Join(s.Dir, "key")
-	if k, err := os.ReadFile(path); err == nil && len(k) == 32 {
+	k, err := os.ReadFile(path)
+	switch {
+	case err == nil && len(k) == keySize:
 		return k, nil
+	case err == nil:
+		return nil, fmt.Errorf("the key file %s is damaged (%d bytes, want %d), so Sena will not derive Jupyter tokens from it: "+
+			"stop your sessions (`sena down --all`), remove the file, and Sena makes a new one", path, len(k), keySize)
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
 	}
-	k := make([]byte, 32)
+	k = make([]byte, keySize)
 	if _, err := rand.Read(k); err != nil {
 		return nil, err
 	}
-	// O_EXCL: when two processes race, the loser reads the winner's key.
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		time.Sleep(50 * time.Millisecond)
-		return os.ReadFile(path)
-	}
+	tmp, err := os.CreateTemp(s.Dir, ".key.*.tmp")
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	if _, err := f.Write(k); err != nil {
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
 		return nil, err
 	}
-	return k, f.Sync()
+	if _, err := tmp.Write(k); err != nil {
+		tmp.Close()
+		return nil, fmt.Errorf("write the key file: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		return s.key() // another sena made it first
+	} else if err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // validID keeps ids usable as file names and backend names.

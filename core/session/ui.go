@@ -2,9 +2,13 @@ package session
 
 import (
 	"context"
+	"crypto/subtle"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+
+	"github.com/sena-labs/sena/core/kernel"
 )
 
 // probeUI reports "lab" when the server serves JupyterLab, so the URL a
@@ -48,4 +52,26 @@ func (m *Manager) JupyterURL(rec *Record) (string, error) {
 		nb = rec.Notebook
 	}
 	return JupyterURL(rec.Endpoint.URL, token, nb), nil
+}
+
+// SessionByURL finds the session whose Jupyter server a URL (with its
+// token, as jupyter_url gives it) points at: same server, same token.
+func (m *Manager) SessionByURL(jupyterURL string) (*Record, bool) {
+	base, token, err := kernel.ParseURL(jupyterURL)
+	if err != nil || token == "" {
+		return nil, false
+	}
+	recs, err := m.store.List()
+	if err != nil {
+		return nil, false
+	}
+	for _, r := range recs {
+		if r.Endpoint.URL == "" || strings.TrimSuffix(r.Endpoint.URL, "/") != strings.TrimSuffix(base, "/") {
+			continue
+		}
+		if t, err := m.store.Token(r.ID); err == nil && subtle.ConstantTimeCompare([]byte(t), []byte(token)) == 1 {
+			return r, true
+		}
+	}
+	return nil, false
 }

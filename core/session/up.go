@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -32,12 +33,15 @@ func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (*Record, err
 		{"wait for jupyter", u.waitJupyter},
 		{"start kernel", u.startKernel},
 		{"prepare kernel", u.prepareKernel},
+		{"verify environment", u.verifyEnvironment},
 		{"ready", u.ready},
 	}
 	for _, s := range steps {
 		if err := s.run(ctx); err != nil {
-			u.cleanup()
 			m.log.Debug("up failed", "step", s.name, "err", err)
+			if cerr := u.cleanup(); cerr != nil {
+				return nil, fmt.Errorf("%w; and what it started could not be confirmed removed (%v): session %s is kept as abandoned, and `sena gc` removes what is left", err, cerr, u.rec.ID)
+			}
 			return nil, err
 		}
 	}
@@ -61,6 +65,7 @@ type upRun struct {
 	token   string
 	srv     *kernel.Server
 	session *Session
+	image   string
 }
 
 func (u *upRun) mark(phase string) {
@@ -132,7 +137,7 @@ func (u *upRun) create(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	u.rec.Handle, u.rec.Endpoint = resp.Handle, resp.Endpoint
+	u.rec.Handle, u.rec.Endpoint, u.image = resp.Handle, resp.Endpoint, resp.Image
 	u.mark("sandbox_created")
 	return u.m.store.Put(u.rec)
 }
@@ -191,6 +196,26 @@ func (u *upRun) prepareKernel(ctx context.Context) error {
 	return nil
 }
 
+// verifyEnvironment checks inside the kernel that the environment is what
+// was asked, records what was found (the manifest) and writes it into the
+// notebook's metadata, so the notebook says what produced it.
+func (u *upRun) verifyEnvironment(ctx context.Context) error {
+	u.m.progress("checking the environment in the kernel")
+	env, err := verifyEnvironment(ctx, u.session.kernel(), u.cfg, u.rec.Models, u.models, u.m.version)
+	if err != nil {
+		return err
+	}
+	env.Image = u.image
+	u.rec.Environment = env
+	u.mark("environment_checked")
+	nb, err := u.session.loadNotebook()
+	if err != nil {
+		return err
+	}
+	nb.Metadata["sena"] = mustJSON(env)
+	return u.session.save(ctx, nb)
+}
+
 func (u *upRun) ready(context.Context) error {
 	u.rec.State, u.rec.UpOwner = StateReady, ""
 	u.mark("ready")
@@ -207,26 +232,42 @@ func (u *upRun) release() {
 }
 
 // cleanup destroys what a failed or cancelled Up created, with a fresh
-// context: the caller's may be the cancelled one.
-func (u *upRun) cleanup() {
+// context: the caller's may be the cancelled one. A plugin that died (in
+// Create, say) cannot clean up: a fresh one is started, which finds the
+// sandbox by its labels. When removal cannot be confirmed, the record stays,
+// marked abandoned, for `sena down` or `sena gc`.
+func (u *upRun) cleanup() error {
 	if !u.stored {
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	id := u.rec.ID
-	if u.rec.Handle.ID != "" {
-		if err := u.prov.Destroy(ctx, &core.DestroyRequest{Handle: u.rec.Handle}); err != nil {
-			u.m.log.Warn("cleanup after failed up", "session", id, "err", err)
-			return // keep the record so `sena down` can retry
+	err := u.destroy(ctx)
+	if errors.Is(err, core.ErrPluginFailed) {
+		if prov, release, oerr := u.m.providers.Open(ctx, u.cfg.Provider, passEnvOf(u.cfg)); oerr == nil {
+			u.close()
+			u.prov, u.close = prov, release
+			err = u.destroy(ctx)
 		}
-	} else if err := u.m.destroyByLabel(ctx, u.prov, id); err != nil {
-		// Create may have been cut short after the backend made something.
-		u.m.log.Warn("cleanup after failed up", "session", id, "err", err)
-		return
 	}
-	_ = os.RemoveAll(u.m.store.SandboxDir(id))
-	_ = u.m.store.Delete(id)
+	if err != nil {
+		u.m.log.Warn("cleanup after failed up", "session", u.rec.ID, "err", err)
+		u.rec.State, u.rec.UpOwner = StateAbandoned, ""
+		_ = u.m.store.Put(u.rec)
+		return err
+	}
+	_ = os.RemoveAll(u.m.store.SandboxDir(u.rec.ID))
+	_ = u.m.store.Delete(u.rec.ID)
+	return nil
+}
+
+// destroy stops the session's sandbox: by its handle, or, when Create was
+// cut short before returning one, by its labels.
+func (u *upRun) destroy(ctx context.Context) error {
+	if u.rec.Handle.ID != "" {
+		return u.prov.Destroy(ctx, &core.DestroyRequest{Handle: u.rec.Handle})
+	}
+	return u.m.destroyByLabel(ctx, u.prov, u.rec.ID)
 }
 
 // startSession starts a session's kernel through Jupyter's sessions API (so
@@ -258,6 +299,7 @@ func startSession(ctx context.Context, store *Store, srv *kernel.Server, rec *Re
 		return nil, fmt.Errorf("kernel did not answer: %w", err)
 	}
 	s := &Session{Record: rec, store: store, srv: srv, k: k}
+	_ = store.SetKernelIdentity(rec.ID, ki.Session)
 	nb := notebook.New()
 	nb.SetKernel("python3", "Python 3 (ipykernel)", "python", ki.LanguageInfo)
 	if err := s.save(ctx, nb); err != nil {
@@ -265,4 +307,12 @@ func startSession(ctx context.Context, store *Store, srv *kernel.Server, rec *Re
 		return nil, err
 	}
 	return s, nil
+}
+
+func mustJSON(v any) json.RawMessage {
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // plain data types only
+	}
+	return data
 }

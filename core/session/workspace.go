@@ -8,7 +8,6 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/sena-labs/sena/core"
@@ -85,9 +84,14 @@ func (ws *workspace) addLibrary(lib core.Library) error {
 	case lib.Path == "":
 		return core.Errorf(core.ErrInvalidConfig, "a library needs a path (a .py file or a package directory) or inline code")
 	}
-	st, err := os.Stat(lib.Path)
+	// Lstat: a library that is itself a symlink is refused like one inside a
+	// package, so nothing outside what the user named is copied.
+	st, err := os.Lstat(lib.Path)
 	if err != nil {
 		return core.Errorf(core.ErrInvalidConfig, "library %s: %v", lib.Path, err)
+	}
+	if st.Mode()&fs.ModeSymlink != 0 {
+		return core.Errorf(core.ErrInvalidConfig, "library %s is a symlink: give the file or directory it points to, so what is copied is what you named", lib.Path)
 	}
 	base := filepath.Base(filepath.Clean(lib.Path))
 	if !st.IsDir() {
@@ -109,7 +113,9 @@ func (ws *workspace) addLibrary(lib core.Library) error {
 func (ws *workspace) addSkill(ref string) (Skill, []string, error) {
 	var fsys fs.FS
 	var where string
-	if st, err := os.Stat(ref); err == nil && st.IsDir() {
+	if st, err := os.Lstat(ref); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+		return Skill{}, nil, core.Errorf(core.ErrInvalidConfig, "skill %s is a symlink: give the directory it points to", ref)
+	} else if err == nil && st.IsDir() {
 		fsys, where = os.DirFS(ref), ref
 	} else if ws.builtin != nil && safeName(ref) {
 		sub, err := fs.Sub(ws.builtin, ref)
@@ -218,32 +224,22 @@ func safeName(s string) bool {
 	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, `/\`) && !strings.HasPrefix(s, ".")
 }
 
-// setupCode puts the workspace on sys.path, run silently after each kernel
-// (re)start so libraries and skills import as plain modules.
-func setupCode(skills []Skill) string {
+// envDir is where install_packages puts packages, relative to the Jupyter
+// root: a session-private environment layered over the kernel's own.
+const envDir = ".sena/env"
+
+// setupKernel runs after each kernel (re)start, without recording it in
+// the notebook: the workspace's libraries and skills and the session's
+// installed packages go on sys.path, so they import as plain modules, and
+// a fault log is opened so a crash leaves a trace (see Session.died).
+func setupKernel(ctx context.Context, k *kernel.Kernel, skills []Skill) error {
 	paths := []string{libDir}
 	for _, s := range skills {
 		paths = append(paths, s.Path)
 	}
-	var quoted []string
-	for _, p := range paths {
-		quoted = append(quoted, strconv.Quote(p))
-	}
-	return "import os as _o, sys as _s\n" +
-		"for _p in [" + strings.Join(quoted, ", ") + "]:\n" +
-		"    _p = _o.path.abspath(_p)\n" +
-		"    _s.path.insert(0, _p) if _p not in _s.path else None\n" +
-		"del _o, _s, _p\n"
-}
-
-// setupKernel runs the workspace setup without recording it in the notebook.
-func setupKernel(ctx context.Context, k *kernel.Kernel, skills []Skill) error {
-	res, err := k.Execute(ctx, setupCode(skills), &kernel.ExecuteOptions{Silent: true})
-	if err != nil {
+	args := map[string]any{"paths": paths, "kernel_id": k.ID(), "env_dir": envDir}
+	if err := callKernelside(ctx, k, "setup", args, nil, nil); err != nil {
 		return fmt.Errorf("prepare the kernel: %w", err)
-	}
-	if res.Status != "ok" {
-		return fmt.Errorf("prepare the kernel: %s: %s", res.EName, res.EValue)
 	}
 	return nil
 }

@@ -53,8 +53,14 @@ func TestWorkspaceRefusesEscapesAndDuplicates(t *testing.T) {
 	os.MkdirAll(pkg, 0o755)
 	os.WriteFile(filepath.Join(pkg, "__init__.py"), nil, 0o644)
 	os.Symlink("/etc/passwd", filepath.Join(pkg, "leak.py"))
+	topLink := filepath.Join(dir, "passwd.py")
+	os.Symlink("/etc/passwd", topLink)
+	skillLink := filepath.Join(dir, "skill-link")
+	os.Symlink(pkg, skillLink)
 	cases := map[string]core.Workspace{
 		"symlink in a package":  {Libraries: []core.Library{{Path: pkg}}},
+		"library is a symlink":  {Libraries: []core.Library{{Path: topLink}}},
+		"skill is a symlink":    {Skills: []string{skillLink}},
 		"inline name with path": {Libraries: []core.Library{{Name: "../x.py", Code: "1"}}},
 		"inline without name":   {Libraries: []core.Library{{Code: "1"}}},
 		"not a module":          {Libraries: []core.Library{{Path: "/etc/hostname"}}},

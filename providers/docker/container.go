@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"path"
@@ -31,13 +32,13 @@ func containerName(sessionID string) string { return "sena-" + sessionID }
 
 // Paths inside the container that belong to Sena. /run/sena holds what
 // must not be in the container's inspectable config: the Jupyter token
-// (read through JUPYTER_TOKEN_FILE) and the kernelspec whose env carries
-// the secrets (first in JUPYTER_PATH), so secrets reach every kernel but
-// not `docker inspect`.
+// (read through JUPYTER_TOKEN_FILE) and the secrets, a JSON object that
+// Sena's launcher puts in the env of its kernelspec (SENA_KERNEL_ENV_FILE),
+// so secrets reach every kernel but not `docker inspect`.
 const (
 	runDir        = "/run/sena"
 	tokenFile     = runDir + "/jupyter-token"
-	jupyterData   = runDir + "/jupyter"
+	kernelEnvFile = runDir + "/kernel-env.json"
 	labelTimeout  = "sena.timeout"      // the sandbox's lifetime, for the exit reason
 	labelIdle     = "sena.idle_timeout" // its idle timeout, likewise
 	labelNetwork  = "sena.network"      // "none": the session's own internal network
@@ -79,7 +80,7 @@ func newContainerSpec(req *core.CreateRequest, image string, opts *options) *con
 	}
 	env := []string{
 		"JUPYTER_TOKEN_FILE=" + tokenFile,
-		"JUPYTER_PATH=" + jupyterData,
+		"SENA_KERNEL_ENV_FILE=" + kernelEnvFile,
 		// No GPU asked for: none visible, even where nvidia is the default
 		// runtime and the image says NVIDIA_VISIBLE_DEVICES=all.
 		envVisibleGPU + "=void",
@@ -110,8 +111,8 @@ func newContainerSpec(req *core.CreateRequest, image string, opts *options) *con
 	}
 
 	files := map[string]fileEntry{
-		tokenFile[1:]: {data: []byte(req.JupyterToken), mode: 0o644},
-		path.Join(jupyterData[1:], "kernels", core.KernelName, "kernel.json"): {data: core.KernelSpec("python3", kernelEnv), mode: 0o644},
+		tokenFile[1:]:     {data: []byte(req.JupyterToken), mode: 0o644},
+		kernelEnvFile[1:]: {data: kernelEnvJSON(kernelEnv), mode: 0o644},
 	}
 	for name, data := range spec.Files {
 		p, _ := filePath(name) // validated
@@ -156,6 +157,12 @@ func newContainerSpec(req *core.CreateRequest, image string, opts *options) *con
 		host:  host,
 		files: files,
 	}
+}
+
+// kernelEnvJSON is the kernels' extra environment as the launcher reads it.
+func kernelEnvJSON(env map[string]string) []byte {
+	data, _ := json.Marshal(env) // strings only: cannot fail
+	return data
 }
 
 // withGPUs makes the spec hold the GPUs with these UUIDs: the label other
@@ -214,7 +221,7 @@ func validate(req *core.CreateRequest) error {
 
 // reservedEnv are variables the provider sets itself.
 var reservedEnv = map[string]bool{
-	"JUPYTER_TOKEN": true, "JUPYTER_TOKEN_FILE": true, "JUPYTER_PATH": true, envVisibleGPU: true,
+	"JUPYTER_TOKEN": true, "JUPYTER_TOKEN_FILE": true, "SENA_KERNEL_ENV_FILE": true, envVisibleGPU: true,
 }
 
 // filePath is where a Spec.Files entry goes, relative to the container's /;

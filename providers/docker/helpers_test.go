@@ -94,7 +94,7 @@ func kernelOut(t *testing.T, url, token, code string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	js, err := srv.StartSession(ctx, "t-"+randHex(t)+".ipynb", core.KernelName)
+	js, err := srv.StartSession(ctx, "t-"+randHex(t)+".ipynb", "python3")
 	if err != nil {
 		t.Fatalf("start a kernel: %v", err)
 	}

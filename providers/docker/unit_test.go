@@ -196,7 +196,7 @@ func TestNewContainerSpec(t *testing.T) {
 	if !strings.HasPrefix(cmd, "timeout -k 30 90 python3 -c "+core.JupyterServerLauncher+" ") {
 		t.Errorf("cmd %q: want jupyter_server under `timeout 90`", cmd)
 	}
-	for _, want := range []string{"--ServerApp.ip=0.0.0.0", "--ServerApp.port=8888", "--ServerApp.root_dir=/workspace", "--ServerApp.shutdown_no_activity_timeout=60"} {
+	for _, want := range []string{"--ServerApp.ip=0.0.0.0", "--ServerApp.port=8888", "--ServerApp.root_dir=/workspace", "--sena-idle-timeout=60"} {
 		if !slices.Contains(cs.config.Cmd, want) {
 			t.Errorf("cmd %q lacks %s", cmd, want)
 		}
@@ -206,17 +206,15 @@ func TestNewContainerSpec(t *testing.T) {
 	if strings.Contains(inspectable, "secret-token") || strings.Contains(inspectable, "hf") {
 		t.Errorf("the token or a secret is in the command line, labels or env: %s", inspectable)
 	}
-	if want := []string{"JUPYTER_TOKEN_FILE=/run/sena/jupyter-token", "JUPYTER_PATH=/run/sena/jupyter", "NVIDIA_VISIBLE_DEVICES=void", "A=1"}; !slices.Equal(cs.config.Env, want) {
+	if want := []string{"JUPYTER_TOKEN_FILE=/run/sena/jupyter-token", "SENA_KERNEL_ENV_FILE=/run/sena/kernel-env.json", "NVIDIA_VISIBLE_DEVICES=void", "A=1"}; !slices.Equal(cs.config.Env, want) {
 		t.Errorf("env = %q, want %q", cs.config.Env, want)
 	}
 	if tok := cs.files["run/sena/jupyter-token"]; string(tok.data) != "secret-token" {
 		t.Errorf("token file = %q", tok.data)
 	}
-	var ks struct {
-		Env map[string]string `json:"env"`
-	}
-	if err := json.Unmarshal(cs.files["run/sena/jupyter/kernels/python3/kernel.json"].data, &ks); err != nil || ks.Env["HF_TOKEN"] != "hf" || len(ks.Env) != 1 {
-		t.Errorf("kernelspec env = %v (%v), want only the secret HF_TOKEN", ks.Env, err)
+	var kenv map[string]string
+	if err := json.Unmarshal(cs.files["run/sena/kernel-env.json"].data, &kenv); err != nil || kenv["HF_TOKEN"] != "hf" || len(kenv) != 1 {
+		t.Errorf("the kernels' env file = %v (%v), want only the secret HF_TOKEN", kenv, err)
 	}
 	if l := cs.config.Labels; l[core.LabelManaged] != "true" || l[core.LabelSession] != "s1" || l[core.LabelStateDir] != "abc" || l[labelTimeout] != "1m30s" {
 		t.Errorf("labels = %v, want managed, session, timeout and the request's own", l)

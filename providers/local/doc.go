@@ -39,14 +39,19 @@
 //     Target is accepted only when it is the Source itself (nothing to do);
 //     the provider cannot place host paths elsewhere. ReadOnly is not
 //     enforced.
-//   - Env: the server and its kernels inherit the environment of the sena
-//     command that started them, plus Spec.Env, plus JUPYTER_TOKEN.
+//   - Env: the server and its kernels get a minimal environment (hostEnv:
+//     PATH, HOME, the locale, proxies and CA bundles, pip's index settings,
+//     what Python and CUDA need; never the shell's other variables, which
+//     hold credentials), plus Spec.Env (the config's env and secrets), plus
+//     JUPYTER_TOKEN.
 //   - Timeout: the server runs under coreutils timeout, so the limit holds
 //     even when no sena process is running (0: no limit). IdleTimeout is
 //     jupyter_server's own shutdown_no_activity_timeout.
 //   - Files are written under the work dir before the server starts; paths
 //     must be relative and stay inside it.
-//   - CPUs and MemoryMiB are not enforced. Image and SystemPackages are
+//   - CPUs: the server runs under taskset on the first N CPUs this process
+//     may use, so the kernel's os.sched_getaffinity shows N; fractions are
+//     refused. MemoryMiB, Image, SystemPackages and read-only mounts are
 //     refused (ErrUnsupported): use the docker provider.
 //
 // The server's stdout and stderr go to WORKDIR/.sena/jupyter.log, and its

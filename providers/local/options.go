@@ -15,6 +15,8 @@ import (
 type options struct {
 	// Python is the interpreter to run; --python is its shorthand.
 	Python string `json:"python,omitempty"`
+	// AcknowledgeVisibleModels is read by core (hidden models on the host).
+	AcknowledgeVisibleModels bool `json:"acknowledge_visible_models,omitempty"`
 }
 
 // optionsSchema is the JSON Schema of options, as Info declares it.
@@ -22,7 +24,8 @@ var optionsSchema = json.RawMessage(`{
   "type": "object",
   "additionalProperties": false,
   "properties": {
-    "python": {"type": "string", "description": "an interpreter with jupyter_server and ipykernel, run as the sandbox's Python (--python is shorthand); default: a virtual environment Sena builds"}
+    "python": {"type": "string", "description": "an interpreter with jupyter_server and ipykernel, run as the sandbox's Python (--python is shorthand); default: a virtual environment Sena builds"},
+    "acknowledge_visible_models": {"type": "boolean", "description": "with hide_models: accept that the kernel runs on the host and can read the model cache and Sena's state, so hidden models are kept out of the notebook but not blinded"}
   }
 }`)
 

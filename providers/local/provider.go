@@ -28,7 +28,6 @@ const labelsVar = "SENA_LABELS"
 const (
 	logRel     = ".sena/jupyter.log"
 	runtimeRel = ".sena/runtime" // JUPYTER_RUNTIME_DIR: server info and kernel connection files
-	dataRel    = ".sena/jupyter" // first in JUPYTER_PATH: Sena's own kernelspec
 )
 
 // Provider runs sandboxes as processes on this host. It keeps no state.
@@ -108,10 +107,7 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 			return nil, err
 		}
 	}
-	env := os.Environ()
-	for k, v := range spec.Env {
-		env = append(env, k+"="+v)
-	}
+	env := sandboxEnv(spec.Env)
 	python, checked, err := interpreter(ctx, opts.Python, spec.PythonPackages, env, progress)
 	if err != nil {
 		return nil, err
@@ -170,12 +166,6 @@ func (p *Provider) start(ctx context.Context, req *core.CreateRequest, python st
 	if err := writeLayout(req.WorkDir, &req.Spec); err != nil {
 		return state{}, err
 	}
-	// The kernel runs the interpreter Sena chose, not whatever python3
-	// kernelspec the host has (Debian's ipykernel installs one for
-	// /usr/bin/python3): a kernelspec of Sena's own comes first.
-	if err := core.WriteKernelSpec(filepath.Join(req.WorkDir, dataRel), python); err != nil {
-		return state{}, err
-	}
 	labels := map[string]string{core.LabelManaged: "true", core.LabelSession: req.SessionID}
 	for k, v := range req.Labels {
 		labels[k] = v
@@ -188,7 +178,6 @@ func (p *Provider) start(ctx context.Context, req *core.CreateRequest, python st
 	env = append(env,
 		"JUPYTER_TOKEN="+req.JupyterToken,
 		"JUPYTER_RUNTIME_DIR="+runtime,
-		"JUPYTER_PATH="+joinPath(filepath.Join(req.WorkDir, dataRel), os.Getenv("JUPYTER_PATH")),
 		labelsVar+"="+string(labelsJSON),
 	)
 	l := &launch{
@@ -329,12 +318,4 @@ func hasLabels(have, want map[string]string) bool {
 		}
 	}
 	return true
-}
-
-// joinPath prepends dir to a colon-separated search path.
-func joinPath(dir, path string) string {
-	if path == "" {
-		return dir
-	}
-	return dir + string(os.PathListSeparator) + path
 }

@@ -16,9 +16,13 @@ type state struct {
 	WorkDir   string `json:"work_dir"`
 }
 
+// stateVersion is the format of state in handles; handles from before
+// versions (0) have the same fields.
+const stateVersion = 1
+
 func (s state) handle(id string) core.Handle {
 	b, _ := json.Marshal(s) // plain struct: cannot fail
-	return core.Handle{Provider: Name, ID: id, State: b}
+	return core.Handle{Provider: Name, ID: id, Version: stateVersion, State: b}
 }
 
 func (s state) endpoint() core.Endpoint {
@@ -31,6 +35,9 @@ func (s state) proc() proc { return proc{s.PID, s.StartTime} }
 func decodeState(h core.Handle) (state, error) {
 	if h.Provider != Name {
 		return state{}, core.Errorf(core.ErrInvalidConfig, "handle %q belongs to provider %q, not %q", h.ID, h.Provider, Name)
+	}
+	if h.Version > stateVersion {
+		return state{}, core.Errorf(core.ErrInvalidConfig, "handle %q has format %d, newer than this local provider reads (%d): use the sena that started it", h.ID, h.Version, stateVersion)
 	}
 	var s state
 	if err := json.Unmarshal(h.State, &s); err != nil || s.PID <= 0 || s.Port <= 0 {

@@ -27,6 +27,7 @@ type Server struct {
 	RootDir string // the server's root_dir, a fresh t.TempDir()
 	PID     int    // leader of the server's process group
 	Log     string // path of the server's combined stdout/stderr
+	exited  chan struct{}
 }
 
 // startTimeout bounds how long a server may take to answer GET /api; a cold
@@ -41,6 +42,33 @@ const startTimeout = 60 * time.Second
 // The server and its kernels are stopped when the test ends; the server's log
 // is printed if the test failed.
 func Start(t testing.TB, python string, extraArgs ...string) *Server {
+	t.Helper()
+	return start(t, python, func(l core.JupyterLaunch) []string {
+		return append(append([]string{"-m", "jupyter_server"}, core.JupyterServerArgs(l)...), extraArgs...)
+	}, baseURL(extraArgs))
+}
+
+// StartLaunched runs the server as every provider does, through
+// core.JupyterServerCommand (Sena's launcher), with the idle timeout given.
+func StartLaunched(t testing.TB, python string, idle time.Duration) *Server {
+	t.Helper()
+	return start(t, python, func(l core.JupyterLaunch) []string {
+		l.IdleTimeout = idle
+		return core.JupyterServerCommand(l)
+	}, "")
+}
+
+// Exited reports whether the server process has exited.
+func (s *Server) Exited() bool {
+	select {
+	case <-s.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+func start(t testing.TB, python string, argv func(core.JupyterLaunch) []string, base string) *Server {
 	t.Helper()
 	root := t.TempDir()
 	state := t.TempDir() // config, runtime and IPython dirs: isolated from the user's
@@ -58,7 +86,7 @@ func Start(t testing.TB, python string, extraArgs ...string) *Server {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if lastErr = s.start(t, python, state, port, extraArgs); lastErr == nil {
+		if lastErr = s.start(t, python, state, port, argv, base); lastErr == nil {
 			return s
 		}
 		if !strings.Contains(lastErr.Error(), "exited") {
@@ -69,11 +97,8 @@ func Start(t testing.TB, python string, extraArgs ...string) *Server {
 	return nil
 }
 
-func (s *Server) start(t testing.TB, python, state string, port int, extraArgs []string) error {
-	args := append([]string{"-m", "jupyter_server"}, core.JupyterServerArgs(core.JupyterLaunch{
-		IP: "127.0.0.1", Port: port, RootDir: s.RootDir,
-	})...)
-	args = append(args, extraArgs...)
+func (s *Server) start(t testing.TB, python, state string, port int, argv func(core.JupyterLaunch) []string, base string) error {
+	args := argv(core.JupyterLaunch{IP: "127.0.0.1", Port: port, RootDir: s.RootDir})
 	logf, err := os.Create(s.Log)
 	if err != nil {
 		return err
@@ -94,9 +119,10 @@ func (s *Server) start(t testing.TB, python, state string, port int, extraArgs [
 		return err
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	s.PID = cmd.Process.Pid
-	s.URL = fmt.Sprintf("http://127.0.0.1:%d/", port) + baseURL(extraArgs)
+	done := make(chan struct{})
+	go func() { exited <- cmd.Wait(); close(done) }()
+	s.PID, s.exited = cmd.Process.Pid, done
+	s.URL = fmt.Sprintf("http://127.0.0.1:%d/", port) + base
 
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()

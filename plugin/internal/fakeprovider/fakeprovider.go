@@ -112,7 +112,7 @@ func CreateRequest() *core.CreateRequest {
 			SystemPackages: []string{"git", "htop"},
 			Env:            map[string]string{"HF_TOKEN": "hf_secret_value", "MODEL_GPT2_PATH": "/models/gpt2", "EMPTY": ""},
 			SecretNames:    []string{"HF_TOKEN"},
-			Models:         []core.ModelConfig{{Name: "google/gemma-2-9b-it", Revision: "main"}, {Name: "gpt2"}},
+			Models:         []core.ModelConfig{{Name: "google/gemma-2-9b-it", Revision: "main", EnvVar: "MODEL_GOOGLE_GEMMA_2_9B_IT_PATH"}, {Name: "gpt2"}},
 			Mounts:         []core.Mount{{Source: "/home/u/.cache/huggingface", Target: "/models", ReadOnly: true}, {Source: "/w", Target: "/workspace"}},
 			CPUs:           3.5,
 			MemoryMiB:      65536,
@@ -135,6 +135,7 @@ func CreateResponse() *core.CreateResponse {
 	return &core.CreateResponse{
 		Handle:   core.Handle{Provider: "fake", ID: "sb-1", Version: 3, State: []byte{'{', 0x00, 0xfe, '}'}},
 		Endpoint: core.Endpoint{URL: "http://127.0.0.1:41234/", WorkDir: "/workspace"},
+		Image:    "sena/jupyter-cuda@sha256:0123",
 	}
 }
 

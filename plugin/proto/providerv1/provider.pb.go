@@ -594,9 +594,11 @@ func (x *SandboxSpec) GetOptions() []byte {
 
 // Model is a Hugging Face model the sandbox needs.
 type Model struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Revision      string                 `protobuf:"bytes,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Revision string                 `protobuf:"bytes,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// env_var is the variable that holds the model's path in the sandbox.
+	EnvVar        string `protobuf:"bytes,3,opt,name=env_var,json=envVar,proto3" json:"env_var,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -641,6 +643,13 @@ func (x *Model) GetName() string {
 func (x *Model) GetRevision() string {
 	if x != nil {
 		return x.Revision
+	}
+	return ""
+}
+
+func (x *Model) GetEnvVar() string {
+	if x != nil {
+		return x.EnvVar
 	}
 	return ""
 }
@@ -859,9 +868,11 @@ func (x *Progress) GetMessage() string {
 }
 
 type CreateResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Handle        *Handle                `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
-	Endpoint      *Endpoint              `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Handle   *Handle                `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
+	Endpoint *Endpoint              `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// image names what the sandbox runs, with its digest where known.
+	Image         string `protobuf:"bytes,3,opt,name=image,proto3" json:"image,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -908,6 +919,13 @@ func (x *CreateResponse) GetEndpoint() *Endpoint {
 		return x.Endpoint
 	}
 	return nil
+}
+
+func (x *CreateResponse) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
 }
 
 // Handle identifies a sandbox; state is opaque provider data.
@@ -1491,10 +1509,11 @@ const file_provider_proto_rawDesc = "" +
 	"\n" +
 	"FilesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"7\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"P\n" +
 	"\x05Model\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\tR\brevision\"\xc6\x02\n" +
+	"\brevision\x18\x02 \x01(\tR\brevision\x12\x17\n" +
+	"\aenv_var\x18\x03 \x01(\tR\x06envVar\"\xc6\x02\n" +
 	"\rCreateRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12C\n" +
@@ -1511,10 +1530,11 @@ const file_provider_proto_rawDesc = "" +
 	"\x06result\x18\x02 \x01(\v2 .sena.provider.v1.CreateResponseH\x00R\x06resultB\a\n" +
 	"\x05event\"$\n" +
 	"\bProgress\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage\"z\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\"\x90\x01\n" +
 	"\x0eCreateResponse\x120\n" +
 	"\x06handle\x18\x01 \x01(\v2\x18.sena.provider.v1.HandleR\x06handle\x126\n" +
-	"\bendpoint\x18\x02 \x01(\v2\x1a.sena.provider.v1.EndpointR\bendpoint\"d\n" +
+	"\bendpoint\x18\x02 \x01(\v2\x1a.sena.provider.v1.EndpointR\bendpoint\x12\x14\n" +
+	"\x05image\x18\x03 \x01(\tR\x05image\"d\n" +
 	"\x06Handle\x12\x1a\n" +
 	"\bprovider\x18\x01 \x01(\tR\bprovider\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x14\n" +
