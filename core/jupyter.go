@@ -14,6 +14,11 @@ type JupyterLaunch struct {
 	Port        int           // chosen by the provider; never 0 (1.x cannot report it)
 	RootDir     string        // notebook and working directory
 	IdleTimeout time.Duration // server shuts down after this long without kernel activity; 0 = never
+	// RemoteHost turns off the server's Host check, for a server reached
+	// through a tunnel under a name not known in advance (Modal). Servers
+	// reached at a loopback address keep it, which guards against DNS
+	// rebinding.
+	RemoteHost bool
 }
 
 // JupyterServerArgs are the arguments after `python -m jupyter_server` that
@@ -33,10 +38,13 @@ func JupyterServerArgs(l JupyterLaunch) []string {
 		"--ServerApp.iopub_data_rate_limit=1e10",
 		"--ServerApp.iopub_msg_rate_limit=1e6",
 	}
-	if l.IP != "127.0.0.1" {
-		// Tunnels and published ports rewrite the Host header.
-		args = append(args, "--ServerApp.allow_remote_access=True")
+	// jupyter_server turns its Host check off by itself when it listens on
+	// all interfaces (in containers), so it is set either way.
+	remote := "False"
+	if l.RemoteHost {
+		remote = "True"
 	}
+	args = append(args, "--ServerApp.allow_remote_access="+remote)
 	return args
 }
 

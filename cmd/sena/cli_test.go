@@ -257,7 +257,7 @@ func TestBadInput(t *testing.T) {
 		{"memory on local", []string{"up", "--python", py, "--memory", "512"}, 2, "--memory"},
 		{"system package on local", []string{"up", "--python", py, "--system-package", "cowsay"}, 2, "--system-package"},
 		{"fractional cpus on local", []string{"up", "--python", py, "--cpus", "0.5"}, 2, "whole number"},
-		{"unknown provider option", []string{"up", "--provider-option", "pyhton=/usr/bin/python3"}, 2, "its options are python"},
+		{"unknown provider option", []string{"up", "--provider-option", "pyhton=/usr/bin/python3"}, 2, "its options are acknowledge_visible_models, python"},
 		{"malformed provider option", []string{"up", "--provider-option", "python"}, 2, "KEY=VALUE"},
 		{"python and its option disagree", []string{"up", "--python", py, "--provider-option", "python=/other"}, 2, "disagree"},
 		{"bad env", []string{"up", "--env", "novalue"}, 2, "KEY=VALUE"},

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/sena-labs/sena/core/kernel"
 	"github.com/sena-labs/sena/core/notebook"
@@ -53,7 +54,7 @@ var execCommand = &cli.Command{
 		}
 		switch {
 		case ex.Result.Interrupted:
-			return cli.Exit(fmt.Sprintf("interrupted after %s (the kernel is alive; its state is kept)", c.Duration("timeout")), 1)
+			return cli.Exit(fmt.Sprintf("interrupted after %s (the kernel is alive; its state is kept)", ex.Elapsed.Round(100*time.Millisecond)), 1)
 		case ex.ExitCode != 0:
 			return cli.Exit("", ex.ExitCode)
 		}

@@ -15,8 +15,9 @@ import (
 )
 
 func main() {
-	// Ctrl-C cancels the context: `up` then tears down what it started.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Ctrl-C, a kill and a closed terminal (SIGHUP) cancel the context:
+	// `up` then tears down what it started instead of leaving it billing.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	app := newApp()
 	err := app.RunContext(ctx, interspersed(app, os.Args))
 	stop()

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sena-labs/sena/core"
 	"github.com/sena-labs/sena/core/kernel"
@@ -132,7 +133,10 @@ func (m *Manager) Attach(ctx context.Context, id string) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rec.State != StateReady {
+	switch {
+	case rec.State == StateAbandoned || rec.State == StateStarting && !ownerAlive(rec.UpOwner):
+		return nil, core.Errorf(core.ErrInvalidConfig, "session %s never became ready: the `sena up` that started it died or failed; `sena gc` removes what it left", id)
+	case rec.State != StateReady:
 		return nil, core.Errorf(core.ErrInvalidConfig, "session %s is still %s: wait for `sena up` to finish, or `sena down %s`", id, rec.State, id)
 	}
 	token, err := m.store.Token(id)
@@ -213,6 +217,9 @@ func (s *Session) Execute(ctx context.Context, code string, opts *ExecOptions) (
 	if strings.TrimSpace(code) == "" {
 		return nil, core.Errorf(core.ErrInvalidConfig, "the code is empty: there is nothing to run")
 	}
+	if err := checkUTF8(code); err != nil {
+		return nil, err
+	}
 	return s.run(ctx, opts, func(nb *notebook.Notebook) (*notebook.Cell, error) {
 		return nb.AddCode(s.cellSource(code)), nil
 	})
@@ -236,6 +243,9 @@ func (s *Session) RunCell(ctx context.Context, ref notebook.Ref, opts *ExecOptio
 // kernel state (earlier cells are not re-run); a markdown or raw cell just
 // takes the new text (Execution.Result is nil when nothing ran).
 func (s *Session) EditCell(ctx context.Context, ref notebook.Ref, source string, run bool, opts *ExecOptions) (*Execution, error) {
+	if err := checkUTF8(source); err != nil {
+		return nil, err
+	}
 	edit := func(nb *notebook.Notebook) (*notebook.Cell, error) {
 		c, _, err := nb.Lookup(ref)
 		if err != nil {
@@ -283,6 +293,9 @@ func (s *Session) InsertCell(ctx context.Context, cellType, source string, pos C
 	}
 	if run && cellType != notebook.CodeCell {
 		return nil, core.Errorf(core.ErrInvalidConfig, "a markdown cell cannot run: insert it with run=false")
+	}
+	if err := checkUTF8(source); err != nil {
+		return nil, err
 	}
 	if run && strings.TrimSpace(source) == "" {
 		return nil, core.Errorf(core.ErrInvalidConfig, "the code is empty: there is nothing to run")
@@ -706,4 +719,18 @@ func (s *Session) exitCode(res *kernel.ExecuteResult) int {
 // command's exit status (nothing for a user to read).
 func (s *Session) IsExitStatus(ename string) bool {
 	return s.Mode == core.ModeCLI && ename == "SystemExit"
+}
+
+// checkUTF8 refuses code that is not UTF-8: the kernel protocol is JSON,
+// where invalid bytes would be silently replaced, running other code than
+// was given.
+func checkUTF8(code string) error {
+	for i := 0; i < len(code); {
+		r, n := utf8.DecodeRuneInString(code[i:])
+		if r == utf8.RuneError && n == 1 {
+			return core.Errorf(core.ErrInvalidConfig, "the code is not UTF-8: byte %d (0x%02x) is not part of a UTF-8 character; save it as UTF-8", i, code[i])
+		}
+		i += n
+	}
+	return nil
 }
