@@ -72,6 +72,9 @@ func newContainerSpec(req *core.CreateRequest, image string, opts *options) *con
 	}
 	cmd = append(cmd, core.JupyterServerCommand(core.JupyterLaunch{
 		IP: "0.0.0.0", Port: core.JupyterPort, RootDir: workDir, IdleTimeout: spec.IdleTimeout,
+		// network=none: the host reaches the server at the container's
+		// private address, which the Host check would refuse as remote.
+		RemoteHost: opts.Network == networkNone,
 	})...)
 
 	secret := map[string]bool{}
