@@ -121,8 +121,9 @@ type CreateRequest struct {
 	// (PrepareWorkDir makes it so). Providers that run on the host use it as
 	// the Jupyter root; others may ignore it. The caller removes it.
 	WorkDir string
-	// Progress, if set, receives human-readable progress lines.
-	Progress func(msg string)
+	// Progress, if set, is told how long steps go (building an environment
+	// or image, fetching weights). Calls may come from several goroutines.
+	Progress func(Progress)
 }
 
 // SandboxSpec is the provider-facing part of a SandboxConfig: what to run,

@@ -152,8 +152,9 @@ func sessionRoundTrip(t *testing.T, provider string) {
 
 	out := c.ok("--json", "ls")
 	var ls []struct {
-		ID, Provider, Status string
-		JupyterURL           string `json:"jupyter_url"`
+		ID               string `json:"session_id"`
+		Provider, Status string
+		JupyterURL       string `json:"jupyter_url"`
 	}
 	if err := json.Unmarshal([]byte(out), &ls); err != nil || len(ls) != 1 || ls[0].ID != r.SessionID {
 		t.Errorf("sena ls --json = %s (%v), want the one session", out, err)

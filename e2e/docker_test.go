@@ -327,7 +327,7 @@ func lastError(cell map[string]any) (string, string) {
 // lsStatus is the status `sena ls` shows for the session, reason included.
 func lsStatus(t *testing.T, c *cli, id string) (string, string) {
 	var rows []struct {
-		ID         string `json:"id"`
+		ID         string `json:"session_id"`
 		Status     string `json:"status"`
 		StopReason string `json:"stop_reason"`
 	}

@@ -105,6 +105,17 @@ func createRequestFromProto(r *pb.CreateRequest) *core.CreateRequest {
 	}
 }
 
+func progressToProto(p core.Progress) *pb.Progress {
+	return &pb.Progress{Message: p.Message, Step: p.Step, Done: p.Done, Total: p.Total, Unit: p.Unit, Finished: p.Finished}
+}
+
+func progressFromProto(p *pb.Progress) core.Progress {
+	return core.Progress{
+		Message: p.GetMessage(), Step: p.GetStep(), Done: p.GetDone(), Total: p.GetTotal(),
+		Unit: p.GetUnit(), Finished: p.GetFinished(),
+	}
+}
+
 func specToProto(s *core.SandboxSpec) *pb.SandboxSpec {
 	out := &pb.SandboxSpec{
 		Gpu:              &pb.GPU{Kind: s.GPU.Kind, Count: int64(s.GPU.Count)},

@@ -40,13 +40,13 @@ func (s *server) Create(req *pb.CreateRequest, stream pb.Provider_CreateServer) 
 	var mu sync.Mutex
 	done := false
 	if req.GetWantProgress() {
-		creq.Progress = func(msg string) {
+		creq.Progress = func(p core.Progress) {
 			mu.Lock()
 			defer mu.Unlock()
 			if !done {
 				// Progress is best effort: a failed send means the host left,
 				// and the provider sees that through its context.
-				_ = stream.Send(&pb.CreateEvent{Event: &pb.CreateEvent_Progress{Progress: &pb.Progress{Message: msg}}})
+				_ = stream.Send(&pb.CreateEvent{Event: &pb.CreateEvent_Progress{Progress: progressToProto(p)}})
 			}
 		}
 	}

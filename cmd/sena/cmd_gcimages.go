@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/internal/humanize"
 	"github.com/sena-labs/sena/providers/docker"
 	"github.com/urfave/cli/v2"
 )
@@ -45,28 +46,15 @@ func gcImages(c *cli.Context, e *env) error {
 		case !c.Bool("dry-run"):
 			state = "kept (built in the last " + imageMinAge.String() + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", im.Ref, humanSize(im.Size), time.Since(im.Created).Round(time.Minute), state, strings.ReplaceAll(im.Packages, "\n", "; "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", im.Ref, humanize.Bytes(im.Size), humanize.Age(time.Since(im.Created)), state, strings.ReplaceAll(im.Packages, "\n", "; "))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	if c.Bool("dry-run") {
-		fmt.Fprintf(c.App.Writer, "%d derived images; %s in images no container uses (`sena gc --images` removes them)\n", len(rep.Images), humanSize(rep.Reclaimable))
+		fmt.Fprintf(c.App.Writer, "%d derived images; %s in images no container uses (`sena gc --images` removes them)\n", len(rep.Images), humanize.Bytes(rep.Reclaimable))
 	} else {
-		fmt.Fprintf(c.App.Writer, "removed %s of derived images (layers shared with kept images stay)\n", humanSize(rep.Removed))
+		fmt.Fprintf(c.App.Writer, "removed %s of derived images (layers shared with kept images stay)\n", humanize.Bytes(rep.Removed))
 	}
 	return nil
-}
-
-func humanSize(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }

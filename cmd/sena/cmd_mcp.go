@@ -31,6 +31,9 @@ var mcpCommand = &cli.Command{
 		if c.NArg() > 0 {
 			return usageErr("mcp takes no arguments, got %q (see sena mcp --help)", c.Args().First())
 		}
+		if c.Bool("json") {
+			return usageErr("sena mcp speaks MCP on stdout (or HTTP): --json does not apply")
+		}
 		e, err := newEnv(c)
 		if err != nil {
 			return err
@@ -81,6 +84,9 @@ var mcpConfigCommand = &cli.Command{
 	Name:  "config",
 	Usage: "print the MCP client config (mcpServers JSON, as Claude Code and Cursor read it) for this sena binary",
 	Action: func(c *cli.Context) error {
+		if c.NArg() > 0 {
+			return usageErr("mcp config takes no arguments, got %q (see sena mcp config --help)", c.Args().First())
+		}
 		exe, err := os.Executable()
 		if err != nil {
 			return err

@@ -70,7 +70,10 @@ func (s *Session) refresh(ctx context.Context) {
 // before ("" when none was, or the kernel did not answer in time: a cell
 // may be running, and then nothing is compared).
 func (s *Session) kernelIdentity(ctx context.Context) (now, before string) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	// Generous: a kernel Jupyter is still restarting answers late, and a
+	// cell Sena runs holds the session's lock, which this caller would wait
+	// for anyway.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	ki, err := s.kernel().Info(ctx)
 	if err != nil || ki.Session == "" {
@@ -127,8 +130,12 @@ func (s *Session) checkKernel(ctx context.Context) {
 		"it is a fresh process and every variable from earlier cells is gone; re-run the cells that set them up")
 }
 
-// Attach connects to a ready session's kernel.
+// Attach connects to a ready session's kernel. id may be a unique prefix.
 func (m *Manager) Attach(ctx context.Context, id string) (*Session, error) {
+	id, err := m.Resolve(id)
+	if err != nil {
+		return nil, err
+	}
 	rec, err := m.store.Get(id)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/sena-labs/sena/core"
@@ -37,8 +38,10 @@ type Params struct {
 	// Models fetches weights into the host's Hugging Face cache, for
 	// providers that use it; default: none (such configs are refused).
 	Models ModelFetcher
-	// Progress receives human-readable progress lines during Up; default: none.
-	Progress func(string)
+	// Progress hears how Up goes: notes, and the steps that take time
+	// (environment and image builds, model downloads) as they advance.
+	// Calls come one at a time. Default: none.
+	Progress func(core.Progress)
 	// ReadyTimeout bounds the wait for Jupyter once the sandbox exists;
 	// default 2 minutes.
 	ReadyTimeout time.Duration
@@ -53,7 +56,7 @@ type Manager struct {
 	log          *slog.Logger
 	skills       fs.FS
 	models       ModelFetcher
-	progressFunc func(string)
+	progressFunc func(core.Progress) // nil when nobody listens
 	readyTimeout time.Duration
 	version      string
 }
@@ -62,7 +65,15 @@ type Manager struct {
 func NewManager(p Params) *Manager {
 	m := &Manager{
 		store: p.Store, providers: p.Providers, log: p.Logger, skills: p.Skills,
-		models: p.Models, progressFunc: p.Progress, readyTimeout: p.ReadyTimeout, version: p.Version,
+		models: p.Models, readyTimeout: p.ReadyTimeout, version: p.Version,
+	}
+	if p.Progress != nil {
+		var mu sync.Mutex // providers may report from several goroutines
+		m.progressFunc = func(pr core.Progress) {
+			mu.Lock()
+			defer mu.Unlock()
+			p.Progress(pr)
+		}
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -80,8 +91,12 @@ func NewManager(p Params) *Manager {
 func (m *Manager) Store() *Store { return m.store }
 
 func (m *Manager) progress(format string, args ...any) {
+	m.report(core.Note(format, args...))
+}
+
+func (m *Manager) report(p core.Progress) {
 	if m.progressFunc != nil {
-		m.progressFunc(fmt.Sprintf(format, args...))
+		m.progressFunc(p)
 	}
 }
 
@@ -94,8 +109,12 @@ func (m *Manager) labels(id string) map[string]string {
 }
 
 // Down stops a session's sandbox and removes its record; the notebook
-// mirror stays on the host.
+// mirror stays on the host. id may be a unique prefix (see Resolve).
 func (m *Manager) Down(ctx context.Context, id string) error {
+	id, err := m.Resolve(id)
+	if err != nil {
+		return err
+	}
 	rec, err := m.store.Get(id)
 	if err != nil {
 		return err
@@ -287,13 +306,21 @@ func (m *Manager) GC(ctx context.Context, providers []string) ([]SessionStatus, 
 	return removed, errs
 }
 
-// NotebookFile is the host path of a session's notebook, which outlives the session.
+// NotebookFile is the host path of a session's notebook, which outlives the
+// session. id may be a unique prefix of the id of any session that had one.
 func (m *Manager) NotebookFile(id string) (string, error) {
-	p := m.store.NotebookPath(id)
-	if _, err := os.Stat(p); err != nil {
+	ids, err := m.store.ids("notebooks", ".ipynb")
+	if err != nil {
+		return "", err
+	}
+	full, err := resolve(id, ids, m.store.Dir)
+	if errors.Is(err, core.ErrNotFound) {
 		return "", core.Errorf(core.ErrNotFound, "no notebook for session %q in %s: `sena ls` lists the sessions", id, m.store.Dir)
 	}
-	return p, nil
+	if err != nil {
+		return "", err
+	}
+	return m.store.NotebookPath(full), nil
 }
 
 // passEnvOfAny is what a provider's plugin receives when one process asks

@@ -218,7 +218,7 @@ func (s *Server) serveCDN(w http.ResponseWriter, r *http.Request) {
 // while the content flows, so concurrent transfers overlap.
 func (s *Server) send(w http.ResponseWriter, r *http.Request, f *repoFile) {
 	etag := f.etag()
-	data, delay := f.data, s.delay
+	data, delay, rate := f.data, s.delay, s.rate
 	if s.corrupt[etag] && len(data) > 0 {
 		data = bytes.Clone(data)
 		data[len(data)/2] ^= 0xff
@@ -239,7 +239,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, f *repoFile) {
 			return
 		}
 	}
-	cw := &countingWriter{ResponseWriter: w, s: s}
+	cw := &countingWriter{ResponseWriter: w, s: s, rate: rate}
 	if cut {
 		cw.cutAt = int64(len(data)) / 2
 	}
@@ -254,6 +254,7 @@ type countingWriter struct {
 	s       *Server
 	written int64
 	cutAt   int64
+	rate    int64
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
@@ -263,6 +264,23 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 		c.s.bytes.Add(int64(n))
 		http.NewResponseController(c.ResponseWriter).Flush()
 		panic(http.ErrAbortHandler) // closes the connection mid-body
+	}
+	if c.rate > 0 { // in slices of a tenth of a second, flushed, so progress shows
+		var sent int
+		for len(p) > 0 {
+			k := min(len(p), int(max(c.rate/10, 1)))
+			n, err := c.ResponseWriter.Write(p[:k])
+			sent += n
+			c.written += int64(n)
+			c.s.bytes.Add(int64(n))
+			if err != nil {
+				return sent, err
+			}
+			http.NewResponseController(c.ResponseWriter).Flush()
+			time.Sleep(time.Duration(int64(n) * int64(time.Second) / c.rate))
+			p = p[k:]
+		}
+		return sent, nil
 	}
 	n, err := c.ResponseWriter.Write(p)
 	c.written += int64(n)

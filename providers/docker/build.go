@@ -73,11 +73,11 @@ func hostBuildEnv() (buildEnv, error) {
 
 // build builds df (a Dockerfile) as tag with the host's build settings plus
 // args. The context is the Dockerfile and, when there is one, the CA bundle.
-func (p *Provider) build(ctx context.Context, tag, df string, be buildEnv, args map[string]string, progress func(string)) error {
+func (p *Provider) build(ctx context.Context, tag, df string, be buildEnv, args map[string]string, progress func(core.Progress)) error {
 	return p.buildLabelled(ctx, tag, df, be, args, map[string]string{core.LabelManaged: "true"}, progress)
 }
 
-func (p *Provider) buildLabelled(ctx context.Context, tag, df string, be buildEnv, args, labels map[string]string, progress func(string)) error {
+func (p *Provider) buildLabelled(ctx context.Context, tag, df string, be buildEnv, args, labels map[string]string, progress func(core.Progress)) error {
 	files := map[string][]byte{"Dockerfile": []byte(df)}
 	if be.ca != nil {
 		files[caContextName] = be.ca

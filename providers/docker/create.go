@@ -49,7 +49,7 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 	}
 	progress := req.Progress
 	if progress == nil {
-		progress = func(string) {}
+		progress = func(core.Progress) {}
 	}
 	base, baseInfo, err := p.baseImage(ctx, req.Spec.Image, progress)
 	if err != nil {
@@ -59,7 +59,7 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 	var devices []gpuDevice
 	if gpus.wanted() {
 		// Before any package build: a host that cannot serve GPUs fails at once.
-		progress("listing the engine's GPUs")
+		progress(core.Note("listing the engine's GPUs"))
 		if devices, err = p.gpus.devices(ctx, base); err != nil {
 			return nil, err
 		}
@@ -106,7 +106,7 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 // createContainer makes the session's network (network=none) and its
 // container, with GPUs chosen for it when it asks for any. It returns the
 // container's id, or "" when there is none to remove.
-func (p *Provider) createContainer(ctx context.Context, req *core.CreateRequest, cs *containerSpec, gpus gpuRequest, devices []gpuDevice, netName string, progress func(string)) (string, error) {
+func (p *Provider) createContainer(ctx context.Context, req *core.CreateRequest, cs *containerSpec, gpus gpuRequest, devices []gpuDevice, netName string, progress func(core.Progress)) (string, error) {
 	name := containerName(req.SessionID)
 	if netName != "" {
 		nctx, cancel := p.call(ctx, timeoutCreate)
@@ -139,14 +139,14 @@ func (p *Provider) createContainer(ctx context.Context, req *core.CreateRequest,
 	}
 	id, picked, err := p.allocateGPUs(ctx, devices, gpus, create)
 	if err == nil {
-		progress("attaching GPUs " + describeGPUs(picked))
+		progress(core.Note("attaching GPUs %s", describeGPUs(picked)))
 	}
 	return id, err
 }
 
 // start copies the files in (workspace, token, kernelspec), starts the
 // container and waits for Jupyter.
-func (p *Provider) start(ctx context.Context, id string, req *core.CreateRequest, cs *containerSpec, netName string, progress func(string)) (*core.CreateResponse, error) {
+func (p *Provider) start(ctx context.Context, id string, req *core.CreateRequest, cs *containerSpec, netName string, progress func(core.Progress)) (*core.CreateResponse, error) {
 	files, err := filesTar(cs.files)
 	if err != nil {
 		return nil, err
@@ -156,7 +156,7 @@ func (p *Provider) start(ctx context.Context, id string, req *core.CreateRequest
 	if err := p.docker.CopyToContainer(cctx, id, "/", files, container.CopyToContainerOptions{}); err != nil {
 		return nil, p.wrap("copy the workspace files and Jupyter's token into the container", err)
 	}
-	progress("starting container " + containerName(req.SessionID))
+	progress(core.Note("starting container %s", containerName(req.SessionID)))
 	sctx, scancel := p.call(ctx, timeoutCreate)
 	defer scancel()
 	if err := p.docker.ContainerStart(sctx, id, container.StartOptions{}); err != nil {
@@ -172,7 +172,7 @@ func (p *Provider) start(ctx context.Context, id string, req *core.CreateRequest
 	if err != nil {
 		return nil, fmt.Errorf("%w\n%s", err, p.logTail(ctx, id))
 	}
-	progress("waiting for Jupyter at " + url)
+	progress(core.Note("waiting for Jupyter at %s", url))
 	if err := p.waitJupyter(ctx, id, url, req.JupyterToken); err != nil {
 		return nil, err
 	}

@@ -10,12 +10,14 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/internal/pipprogress"
 )
 
 // derivedRepo names the images built for python_packages and system_packages.
@@ -160,7 +162,7 @@ func derivedTag(baseID, user string, ps packageSet) string {
 // withPackages returns the image to run: base itself, or the derived image
 // with spec's packages installed on it, built unless an image with its
 // hash is already there.
-func (p *Provider) withPackages(ctx context.Context, baseRef string, base *image.InspectResponse, spec *core.SandboxSpec, progress func(string)) (string, error) {
+func (p *Provider) withPackages(ctx context.Context, baseRef string, base *image.InspectResponse, spec *core.SandboxSpec, progress func(core.Progress)) (string, error) {
 	if len(spec.PythonPackages) == 0 && len(spec.SystemPackages) == 0 {
 		return baseRef, nil
 	}
@@ -168,7 +170,7 @@ func (p *Provider) withPackages(ctx context.Context, baseRef string, base *image
 	user := imageUser(base)
 	tag := derivedTag(base.ID, user, ps)
 	if _, err := p.inspectImage(ctx, tag); err == nil {
-		progress(fmt.Sprintf("reusing %s (packages already installed on %s)", tag, baseRef))
+		progress(core.Note("reusing %s (packages already installed on %s)", tag, baseRef))
 		return tag, nil
 	} else if !cerrdefs.IsNotFound(err) {
 		return "", err
@@ -177,7 +179,7 @@ func (p *Provider) withPackages(ctx context.Context, baseRef string, base *image
 	if err != nil {
 		return "", err
 	}
-	progress(fmt.Sprintf("building %s: installing packages on %s", tag, baseRef))
+	progress(core.Note("building %s: installing packages on %s", tag, baseRef))
 	df := derivedDockerfile(baseRef, user, ps, be.ca != nil)
 	labels := map[string]string{core.LabelManaged: "true", labelDerivedFrom: baseRef, labelDerivedPackages: ps.String()}
 	if err := p.buildLabelled(ctx, tag, df, be, nil, labels, progress); err != nil {
@@ -200,34 +202,52 @@ type buildMessage struct {
 	} `json:"errorDetail"`
 }
 
-// readBuild follows a build's JSON stream to its end. On failure the error
-// names the failing step and shows the last lines of its output.
-func readBuild(r io.Reader, progress func(string)) error {
+// stepLine is the builder's "Step N/M : INSTRUCTION".
+var stepLine = regexp.MustCompile(`^Step (\d+)/(\d+) : `)
+
+// readBuild follows a build's JSON stream to its end, reporting each step
+// as progress (steps done of all) with pip's output inside a step
+// summarised. On failure the error names the failing step and shows the
+// last lines of its output.
+func readBuild(r io.Reader, progress func(core.Progress)) error {
 	dec := json.NewDecoder(r)
 	var step string
 	var tail []string
+	var done, total int64
+	report := func(msg string) {
+		progress(core.Progress{Step: "image", Message: msg, Done: done, Total: total, Unit: "steps"})
+	}
+	pip := &pipprogress.Tracker{Step: "image", Report: func(p core.Progress) { report(step + " · " + p.Message) }}
 	for {
 		var m buildMessage
 		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			if total > 0 {
+				done = total
+				progress(core.Progress{Step: "image", Message: "built", Done: done, Total: total, Unit: "steps", Finished: true})
+			}
 			return nil
 		} else if err != nil {
 			return fmt.Errorf("read build output: %w", err)
 		}
+		if m.Status != "" && !noisyStatus[m.Status] {
+			progress(core.Progress{Step: "image", Message: strings.TrimSpace(m.ID + " " + m.Status), Done: done, Total: total, Unit: "steps"})
+		}
 		if m.Error != nil {
 			return fmt.Errorf("%s\n%s\n--- last lines of output ---\n%s", step, m.Error.Message, strings.Join(tail, "\n"))
-		}
-		if m.Status != "" && !noisyStatus[m.Status] {
-			progress(strings.TrimSpace(m.ID + " " + m.Status))
 		}
 		for _, line := range nonEmptyLines(ansiEscape.ReplaceAllString(m.Stream, "")) {
 			if strings.HasPrefix(line, "--->") || strings.HasPrefix(line, "Removing intermediate container") {
 				continue // the builder's bookkeeping, not the step's output
 			}
-			if strings.HasPrefix(line, "Step ") {
+			if sm := stepLine.FindStringSubmatch(line); sm != nil {
+				n, _ := strconv.ParseInt(sm[1], 10, 64)
+				total, _ = strconv.ParseInt(sm[2], 10, 64)
+				done = n - 1
 				step, tail = line, nil
-				progress(line)
+				report(line)
 				continue
 			}
+			pip.Line(line)
 			tail = append(tail, line)
 			if len(tail) > buildTailLines {
 				tail = tail[1:]

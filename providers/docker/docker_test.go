@@ -180,7 +180,7 @@ func TestDerivedImageBuiltOnceAndReused(t *testing.T) {
 	removeImageOnCleanup(t, tag)
 
 	var msgs []string
-	progress := func(m string) { msgs = append(msgs, m) }
+	progress := func(p core.Progress) { msgs = append(msgs, p.String()) }
 	got, err := p.withPackages(t.Context(), img, &base, &spec, progress)
 	if err != nil {
 		t.Fatalf("first build: %v", err)
@@ -283,14 +283,14 @@ func TestDefaultImageBuiltOnFirstUse(t *testing.T) {
 	}
 	req := request(t, "")
 	var msgs []string
-	req.Progress = func(m string) { msgs = append(msgs, m) }
+	req.Progress = func(p core.Progress) { msgs = append(msgs, p.String()) }
 	destroyOnCleanup(t, p, req.SessionID)
 	resp, err := p.Create(t.Context(), req)
 	if err != nil {
 		t.Fatalf("Create with the default image missing: %v\nprogress: %q", err, msgs)
 	}
 	if !slices.ContainsFunc(msgs, func(m string) bool { return strings.HasPrefix(m, "building the default image "+ref) }) ||
-		!slices.ContainsFunc(msgs, func(m string) bool { return strings.HasPrefix(m, "Step ") }) {
+		!slices.ContainsFunc(msgs, func(m string) bool { return strings.Contains(m, "Step ") }) {
 		t.Errorf("progress %q: want the build announced and its steps", msgs)
 	}
 	info, err := dc.ContainerInspect(t.Context(), resp.Handle.ID)
@@ -302,7 +302,7 @@ func TestDefaultImageBuiltOnFirstUse(t *testing.T) {
 	}
 	msgs = nil
 	req2 := request(t, "")
-	req2.Progress = func(m string) { msgs = append(msgs, m) }
+	req2.Progress = func(p core.Progress) { msgs = append(msgs, p.String()) }
 	destroyOnCleanup(t, p, req2.SessionID)
 	if _, err := p.Create(t.Context(), req2); err != nil {
 		t.Fatal(err)
@@ -411,7 +411,7 @@ func TestPipThroughTheHostsCA(t *testing.T) {
 	p := newProvider(t)
 	tag := derivedTag(base.ID, base.Config.User, newPackageSet(nil, spec.PythonPackages))
 	removeImageOnCleanup(t, tag)
-	if _, err := p.withPackages(t.Context(), img, &base, &spec, func(m string) { t.Log("progress:", m) }); err != nil {
+	if _, err := p.withPackages(t.Context(), img, &base, &spec, func(p core.Progress) { t.Log("progress:", p) }); err != nil {
 		t.Fatalf("pip install from the index in a build: %v", err)
 	}
 	info, err := dc.ImageInspect(t.Context(), tag)
@@ -443,7 +443,7 @@ func TestPruneImagesOnlyDerived(t *testing.T) {
 		other: {core.LabelManaged: "true", "sena.test.prune": scope["sena.test.prune"]}, // not a derived image
 	} {
 		removeImageOnCleanup(t, tag)
-		if err := p.buildLabelled(t.Context(), tag, "FROM "+img+"\n", buildEnv{}, nil, labels, func(string) {}); err != nil {
+		if err := p.buildLabelled(t.Context(), tag, "FROM "+img+"\n", buildEnv{}, nil, labels, func(core.Progress) {}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -70,7 +70,7 @@ func (p *Provider) pruneImages(ctx context.Context, dryRun bool, minAge time.Dur
 	for _, c := range cs {
 		users[c.ImageID] = append(users[c.ImageID], strings.TrimPrefix(firstName(c.Names), "/"))
 	}
-	rep := &ImageReport{}
+	rep := &ImageReport{Images: []DerivedImage{}}
 	for _, im := range imgs {
 		ref := im.ID
 		for _, t := range im.RepoTags {

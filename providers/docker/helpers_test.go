@@ -171,7 +171,7 @@ func request(t *testing.T, image string) *core.CreateRequest {
 		Labels:       map[string]string{core.LabelManaged: "true", core.LabelSession: id},
 		JupyterToken: "tok-" + randHex(t),
 		Spec:         core.SandboxSpec{Image: image},
-		Progress:     func(msg string) { t.Log("progress:", msg) },
+		Progress:     func(p core.Progress) { t.Log("progress:", p) },
 	}
 }
 

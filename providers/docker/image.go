@@ -47,7 +47,7 @@ var DefaultImage = defaultImageRecipe().ref()
 // baseImage returns the image the spec runs before any packages: its Image,
 // or the default image, built here when missing. Other images are never
 // pulled: Sena runs what the engine has, or what it builds.
-func (p *Provider) baseImage(ctx context.Context, ref string, progress func(string)) (string, *image.InspectResponse, error) {
+func (p *Provider) baseImage(ctx context.Context, ref string, progress func(core.Progress)) (string, *image.InspectResponse, error) {
 	isDefault := ref == ""
 	if isDefault {
 		ref = p.image.ref()
@@ -78,12 +78,12 @@ func (p *Provider) inspectImage(ctx context.Context, ref string) (image.InspectR
 
 // buildDefault builds the default image from the Dockerfile Sena embeds;
 // the build pulls its CUDA base from the registry when the engine lacks it.
-func (p *Provider) buildDefault(ctx context.Context, ref string, progress func(string)) error {
+func (p *Provider) buildDefault(ctx context.Context, ref string, progress func(core.Progress)) error {
 	what := "Jupyter"
 	if p.image.Torch != "" {
 		what = "Jupyter and " + p.image.Torch + " (several GB)"
 	}
-	progress(fmt.Sprintf("building the default image %s on first use: pulls %s if the engine lacks it, installs %s; a few minutes", ref, p.image.Base, what))
+	progress(core.Note("building the default image %s on first use: pulls %s if the engine lacks it, installs %s; a few minutes", ref, p.image.Base, what))
 	be, err := hostBuildEnv()
 	if err != nil {
 		return err

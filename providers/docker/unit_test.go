@@ -94,18 +94,32 @@ func TestCheckPackages(t *testing.T) {
 
 func TestReadBuild(t *testing.T) {
 	ok := `{"stream":"Step 1/2 : FROM x\n"}{"stream":" ---\u003e abc\n"}{"stream":"Successfully built abc\n"}`
-	var steps []string
-	if err := readBuild(strings.NewReader(ok), func(s string) { steps = append(steps, s) }); err != nil {
+	var steps []core.Progress
+	if err := readBuild(strings.NewReader(ok), func(p core.Progress) { steps = append(steps, p) }); err != nil {
 		t.Fatalf("readBuild(ok) = %v", err)
 	}
-	if !slices.Equal(steps, []string{"Step 1/2 : FROM x"}) {
-		t.Errorf("progress = %q, want the step line", steps)
+	want := []core.Progress{
+		{Step: "image", Message: "Step 1/2 : FROM x", Done: 0, Total: 2, Unit: "steps"},
+		{Step: "image", Message: "built", Done: 2, Total: 2, Unit: "steps", Finished: true},
+	}
+	if !slices.Equal(steps, want) {
+		t.Errorf("progress = %+v, want %+v", steps, want)
+	}
+
+	// pip's lines inside a step are summarised under it.
+	pip := `{"stream":"Step 2/3 : RUN pip install numpy\n"}{"stream":"Collecting numpy\n"}{"stream":"  Downloading numpy-2.0-cp311.whl (18.2 MB)\n"}`
+	steps = nil
+	if err := readBuild(strings.NewReader(pip), func(p core.Progress) { steps = append(steps, p) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) < 3 || steps[2].Message != "Step 2/3 : RUN pip install numpy · downloading numpy-2.0-cp311.whl (18.2 MB) · 18.2 MB downloaded" || steps[2].Done != 1 || steps[2].Total != 3 {
+		t.Errorf("progress = %+v, want pip's download inside step 2 of 3", steps)
 	}
 
 	failed := `{"stream":"Step 1/2 : FROM x\n"}{"stream":"Step 2/2 : RUN pip install nope\n"}` +
 		`{"stream":" ---\u003e Running in 4b5d\n"}{"stream":"\u001b[91mERROR: No matching distribution found for nope\n\u001b[0m"}` +
 		`{"errorDetail":{"message":"The command '/bin/sh -c pip install nope' returned a non-zero code: 1"},"error":"..."}`
-	err := readBuild(strings.NewReader(failed), func(string) {})
+	err := readBuild(strings.NewReader(failed), func(core.Progress) {})
 	for _, want := range []string{"Step 2/2 : RUN pip install nope", "returned a non-zero code: 1", "No matching distribution found for nope"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("readBuild(failed) = %v, want it to contain %q", err, want)

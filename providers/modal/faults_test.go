@@ -241,7 +241,7 @@ func TestImageBuildFailureShowsItsLog(t *testing.T) {
 	fake.SetImageBuild([]string{"Step 1/3 : RUN apt-get install nosuchpkg", "E: Unable to locate package nosuchpkg"}, "Build failed with exit code 100")
 	var progress syncBuffer
 	req := minimalRequest("sena-build")
-	req.Progress = func(msg string) { progress.Write([]byte(msg + "\n")) }
+	req.Progress = func(p core.Progress) { progress.Write([]byte(p.String() + "\n")) }
 	_, err := p.Create(testContext(t), req)
 	if !errors.Is(err, core.ErrInvalidConfig) || !strings.Contains(err.Error(), "Unable to locate package nosuchpkg") || !strings.Contains(err.Error(), "exit code 100") {
 		t.Fatalf("Create with a failing build = %v, want the build's exception and log", err)
@@ -268,7 +268,7 @@ func TestCreateSaysWhenTheSandboxExpires(t *testing.T) {
 		var progress syncBuffer
 		req := minimalRequest("sena-expiry")
 		req.Spec.Timeout = tc.timeout
-		req.Progress = func(msg string) { progress.Write([]byte(msg + "\n")) }
+		req.Progress = func(p core.Progress) { progress.Write([]byte(p.String() + "\n")) }
 		before := time.Now()
 		if _, err := p.Create(testContext(t), req); err != nil {
 			t.Fatal(err)

@@ -149,7 +149,7 @@ func TestConcurrentUpsOfOneModelDownloadOnce(t *testing.T) {
 	for i, s := range []string{"sena-one", "sena-two"} {
 		wg.Go(func() {
 			req := modelRequest(s, "org/tiny")
-			req.Progress = func(msg string) { progress.Write([]byte(msg + "\n")) }
+			req.Progress = func(p core.Progress) { progress.Write([]byte(p.String() + "\n")) }
 			_, errs[i] = p.Create(ctx, req)
 		})
 	}

@@ -79,8 +79,14 @@ var Sentinels = []error{
 	core.ErrPluginFailed, context.Canceled, context.DeadlineExceeded,
 }
 
-// ProgressMessages are what Scripted's Create reports, in this order.
-var ProgressMessages = []string{"pulling image", "starting jupyter", "waiting for jupyter", "ready"}
+// ProgressReports are what Scripted's Create reports, in this order: notes
+// and a measured step, so every field crosses the boundary.
+var ProgressReports = []core.Progress{
+	core.Note("pulling image"),
+	{Step: "image", Message: "Step 1/2 : FROM base", Done: 1, Total: 2, Unit: "steps"},
+	{Step: "image", Message: "Step 2/2 : RUN pip install", Done: 2, Total: 2, Unit: "steps", Finished: true},
+	core.Note("waiting for jupyter"),
+}
 
 // Info is what Scripted's Info returns (Description aside).
 func Info() *core.ProviderInfo {
@@ -199,7 +205,7 @@ func scriptedCreate(ctx context.Context, r *core.CreateRequest) (*core.CreateRes
 	if diff := DiffCreateRequest(r, CreateRequest()); diff != "" {
 		return nil, core.Errorf(core.ErrInvalidConfig, "fake provider: request differs from fakeprovider.CreateRequest() in %s", diff)
 	}
-	for _, m := range ProgressMessages {
+	for _, m := range ProgressReports {
 		if r.Progress != nil {
 			r.Progress(m)
 		}

@@ -823,9 +823,16 @@ func (*CreateEvent_Progress) isCreateEvent_Event() {}
 
 func (*CreateEvent_Result) isCreateEvent_Event() {}
 
+// Progress mirrors core.Progress. A plugin built before step and the
+// counts existed sends only message, which the host shows as a note.
 type Progress struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Message       string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	Step          string                 `protobuf:"bytes,2,opt,name=step,proto3" json:"step,omitempty"`
+	Done          int64                  `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
+	Total         int64                  `protobuf:"varint,4,opt,name=total,proto3" json:"total,omitempty"`
+	Unit          string                 `protobuf:"bytes,5,opt,name=unit,proto3" json:"unit,omitempty"`
+	Finished      bool                   `protobuf:"varint,6,opt,name=finished,proto3" json:"finished,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -865,6 +872,41 @@ func (x *Progress) GetMessage() string {
 		return x.Message
 	}
 	return ""
+}
+
+func (x *Progress) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *Progress) GetDone() int64 {
+	if x != nil {
+		return x.Done
+	}
+	return 0
+}
+
+func (x *Progress) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *Progress) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *Progress) GetFinished() bool {
+	if x != nil {
+		return x.Finished
+	}
+	return false
 }
 
 type CreateResponse struct {
@@ -1528,9 +1570,14 @@ const file_provider_proto_rawDesc = "" +
 	"\vCreateEvent\x128\n" +
 	"\bprogress\x18\x01 \x01(\v2\x1a.sena.provider.v1.ProgressH\x00R\bprogress\x12:\n" +
 	"\x06result\x18\x02 \x01(\v2 .sena.provider.v1.CreateResponseH\x00R\x06resultB\a\n" +
-	"\x05event\"$\n" +
+	"\x05event\"\x92\x01\n" +
 	"\bProgress\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage\"\x90\x01\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\tR\x04step\x12\x12\n" +
+	"\x04done\x18\x03 \x01(\x03R\x04done\x12\x14\n" +
+	"\x05total\x18\x04 \x01(\x03R\x05total\x12\x12\n" +
+	"\x04unit\x18\x05 \x01(\tR\x04unit\x12\x1a\n" +
+	"\bfinished\x18\x06 \x01(\bR\bfinished\"\x90\x01\n" +
 	"\x0eCreateResponse\x120\n" +
 	"\x06handle\x18\x01 \x01(\v2\x18.sena.provider.v1.HandleR\x06handle\x126\n" +
 	"\bendpoint\x18\x02 \x01(\v2\x1a.sena.provider.v1.EndpointR\bendpoint\x12\x14\n" +
