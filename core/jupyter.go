@@ -64,6 +64,11 @@ func JupyterServerArgs(l JupyterLaunch) []string {
 // or host has for another Python (Debian's ipykernel installs one for
 // /usr/bin/python3) is never the one started.
 //
+// With SENA_KERNEL_ENV_FILE naming a JSON object of variables, the
+// kernelspec's env carries them: every kernel gets them, the server's own
+// environment does not (container providers keep secrets out of the
+// container's inspectable config this way).
+//
 // It enforces Sena's idle rule: with --sena-idle-timeout=SECONDS, the
 // server stops (SIGTERM to itself: it shuts its kernels down and exits)
 // once no kernel has been busy (or starting, which under load takes
@@ -80,10 +85,15 @@ if _r:
     os.makedirs(_r, mode=0o700, exist_ok=True)
 _d = tempfile.mkdtemp(prefix="sena-kernels-", dir=_r)
 os.makedirs(os.path.join(_d, "kernels", "python3"))
+_spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+         "display_name": "Python 3 (ipykernel)", "language": "python",
+         "metadata": {"debugger": True, "sena": True}}
+_ef = os.environ.pop("SENA_KERNEL_ENV_FILE", None)
+if _ef:
+    with open(_ef) as _f:
+        _spec["env"] = json.load(_f)
 with open(os.path.join(_d, "kernels", "python3", "kernel.json"), "w") as _f:
-    json.dump({"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-               "display_name": "Python 3 (ipykernel)", "language": "python",
-               "metadata": {"debugger": True, "sena": True}}, _f)
+    json.dump(_spec, _f)
 os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (_d, os.environ.get("JUPYTER_PATH")) if p)
 from jupyter_server.serverapp import ServerApp, launch_new_instance
 def _sena_idle(app, limit):

@@ -112,8 +112,9 @@ type CreateRequest struct {
 	// Spec is what to run.
 	Spec SandboxSpec
 	// JupyterToken is the token the Jupyter server must require. Providers pass
-	// it through the environment (JUPYTER_TOKEN), never on a command line, and
-	// never store or log it.
+	// it through the environment (JUPYTER_TOKEN) or, where the environment is
+	// inspectable (containers), a file named by JUPYTER_TOKEN_FILE; never on a
+	// command line, and they never store or log it.
 	JupyterToken string
 	// WorkDir is a host directory reserved for this sandbox: it exists, is
 	// empty and is private to the user (0700) when Create is called
@@ -202,6 +203,8 @@ type InspectResponse struct {
 	// ended ("time limit reached"). Empty when there is nothing to add.
 	Reason   string
 	Endpoint Endpoint
+	// GPUs are the devices the sandbox holds (UUIDs where the backend has them).
+	GPUs []string
 }
 
 // DestroyRequest asks a provider to stop a sandbox.
@@ -218,7 +221,8 @@ type SandboxInfo struct {
 	Handle Handle
 	Labels map[string]string
 	Status Status
-	Reason string // as InspectResponse.Reason
+	Reason string   // as InspectResponse.Reason
+	GPUs   []string // as InspectResponse.GPUs
 }
 
 // Status is a sandbox's state.

@@ -155,9 +155,26 @@ type SessionStatus struct {
 	// Reason is the backend's word on the status, when it has one: what a
 	// queued sandbox waits for, why a stopped one ended.
 	Reason string
+	// GPUs are the devices the sandbox holds, as its provider reports them.
+	GPUs []string
 	// Orphan is true for a sandbox found on a backend with no record here.
 	Orphan bool
 }
+
+// UnreachableError reports a provider that could not be asked about the
+// sessions recorded for it: their status is not known, and `ls` or `gc`
+// must say so rather than show them as unknown or find nothing to remove.
+type UnreachableError struct {
+	Provider string
+	Sessions int // recorded sessions on it
+	Err      error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach provider %s, which runs %d recorded session(s): %v", e.Provider, e.Sessions, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // List returns every recorded session with its live status, plus sandboxes
 // of this state dir found on the providers' backends that have no record.
@@ -182,20 +199,30 @@ func (m *Manager) List(ctx context.Context, providers []string) ([]SessionStatus
 		}
 	}
 	for _, name := range names {
-		prov, release, err := m.providers.Open(ctx, name, passEnvOfAny(byProvider[name]))
+		recs := byProvider[name]
+		prov, release, err := m.providers.Open(ctx, name, passEnvOfAny(recs))
 		if err != nil {
+			if len(recs) > 0 {
+				err = &UnreachableError{Provider: name, Sessions: len(recs), Err: err}
+			}
 			errs = append(errs, err)
-			for _, r := range byProvider[name] {
+			for _, r := range recs {
 				out = append(out, SessionStatus{Record: r, Status: core.StatusUnknown})
 			}
 			continue
 		}
 		found, err := m.found(ctx, prov)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("list %s sandboxes: %w", name, err))
+		var unreachable error
+		for _, r := range recs {
+			st, ierr := inspect(ctx, prov, r, found)
+			if errors.Is(ierr, core.ErrUnavailable) && unreachable == nil {
+				unreachable = &UnreachableError{Provider: name, Sessions: len(recs), Err: ierr}
+				errs = append(errs, unreachable)
+			}
+			out = append(out, st)
 		}
-		for _, r := range byProvider[name] {
-			out = append(out, inspect(ctx, prov, r, found))
+		if err != nil && unreachable == nil {
+			errs = append(errs, fmt.Errorf("list %s sandboxes: %w", name, err))
 		}
 		out = append(out, orphans(name, found, known)...)
 		release()
@@ -212,24 +239,26 @@ func (s SessionStatus) Abandoned() bool {
 // inspect is a record's live status. A record without a handle is an up
 // still in Create (a batch job waiting in its queue, say): what the backend
 // lists under its session label stands for it.
-func inspect(ctx context.Context, prov core.Provider, r *Record, found []core.SandboxInfo) SessionStatus {
-	s := SessionStatus{Record: r, Status: core.StatusUnknown}
+func inspect(ctx context.Context, prov core.Provider, r *Record, found []core.SandboxInfo) (SessionStatus, error) {
+	st := SessionStatus{Record: r, Status: core.StatusUnknown}
 	if r.Handle.ID == "" {
 		for _, sb := range found {
 			if sb.Labels[core.LabelSession] == r.ID {
-				s.Status, s.Reason = sb.Status, sb.Reason
+				st.Status, st.Reason, st.GPUs = sb.Status, sb.Reason, sb.GPUs
 			}
 		}
-		return s
+		return st, nil
 	}
 	resp, err := prov.Inspect(ctx, &core.InspectRequest{Handle: r.Handle})
 	switch {
 	case errors.Is(err, core.ErrNotFound):
-		s.Status = core.StatusStopped
-	case err == nil:
-		s.Status, s.Reason = resp.Status, resp.Reason
+		st.Status, st.Reason = core.StatusStopped, "its sandbox is gone"
+		return st, nil
+	case err != nil:
+		return st, err
 	}
-	return s
+	st.Status, st.Reason, st.GPUs = resp.Status, resp.Reason, resp.GPUs
+	return st, nil
 }
 
 // found lists the sandboxes of this state dir on a provider's backend.
@@ -251,7 +280,7 @@ func orphans(name string, found []core.SandboxInfo, known map[string]bool) []Ses
 		}
 		out = append(out, SessionStatus{
 			Record: &Record{ID: id, Provider: name, Handle: sb.Handle},
-			Status: sb.Status, Reason: sb.Reason, Orphan: true,
+			Status: sb.Status, Reason: sb.Reason, GPUs: sb.GPUs, Orphan: true,
 		})
 	}
 	return out
