@@ -327,8 +327,8 @@ func lastError(cell map[string]any) (string, string) {
 // lsStatus is the status `sena ls` shows for the session, reason included.
 func lsStatus(t *testing.T, c *cli, id string) (string, string) {
 	var rows []struct {
-		ID         string `json:"session_id"`
-		Status     string `json:"status"`
+		ID     string `json:"session_id"`
+		Status string `json:"status"`
 		Reason string `json:"reason"`
 	}
 	if err := json.Unmarshal([]byte(c.ok("--json", "ls")), &rows); err != nil {
