@@ -49,35 +49,14 @@ type SandboxConfig struct {
 	CPUs float64 `yaml:"cpus,omitempty" json:"cpus,omitempty" flag:"cpus"`
 	// MemoryMiB is how much memory, in MiB, the sandbox may use.
 	MemoryMiB int64 `yaml:"memory_mib,omitempty" json:"memory_mib,omitempty" flag:"memory"`
-	// Repos are git repositories cloned on the host at a ref, copied into the sandbox (repos/NAME unless path says), put on sys.path, with their install command run in the sandbox's environment; each one's commit is in the environment manifest. On the command line URL[@REF], repeatable.
-	Repos []RepoConfig `yaml:"repos,omitempty" json:"repos,omitempty" flag:"repo"`
-	// Mounts make host files and directories visible in the sandbox: bind mounts on local and docker, a copy uploaded at start on modal (at most 256 MiB in all). On the command line SRC[:DEST][:ro]; DEST defaults to mounts/NAME in the work dir, a relative DEST is relative to the work dir.
+	// Mounts make host files and directories visible in the sandbox: on docker a bind mount, on local a symlink in the work dir (the host's own path is already visible), on providers that only take files (modal, slurm) a copy uploaded at start, at most 256 MiB in all. On the command line SRC[:DEST][:ro]; DEST defaults to mounts/NAME in the work dir, a relative DEST is relative to the work dir.
 	Mounts []MountConfig `yaml:"mounts,omitempty" json:"mounts,omitempty" flag:"mount"`
 	// Resume re-runs the code cells of this notebook (a .ipynb on the machine running sena), in order, once the kernel is ready, to rebuild its state: it stops at the first cell that raises and reports what ran. The cells and their new outputs land in the session's notebook.
 	Resume string `yaml:"resume,omitempty" json:"resume,omitempty" flag:"resume"`
-	// Continue makes this notebook (a .ipynb on the machine running sena) the session's notebook: its cells are kept, not re-run, and new cells are appended to it.
+	// Continue starts the session's notebook as a copy of this one (a .ipynb on the machine running sena): its cells and outputs are kept, not re-run, and new cells are appended after them; the file itself is left as it is.
 	Continue string `yaml:"continue,omitempty" json:"continue,omitempty" flag:"continue"`
-	// FromSnapshot starts the sandbox from a snapshot that `sena snapshot` saved (`sena snapshots` lists them), with its files, installed packages and notebook, on the provider that saved it.
-	FromSnapshot string `yaml:"from_snapshot,omitempty" json:"from_snapshot,omitempty" flag:"from-snapshot"`
-	// Scoped is an interface file (Python on the machine running sena) whose functions marked with @expose (from sena_scoped import expose) are all an agent may call: `sena mcp --scoped SESSION` serves each as a tool, run in the sandbox's kernel, and nothing else (no execute_code, no files, no notebook).
-	Scoped string `yaml:"scoped,omitempty" json:"scoped,omitempty" flag:"scoped"`
 	// Workspace is what the researcher brings into the sandbox.
 	Workspace Workspace `yaml:"workspace,omitempty" json:"workspace,omitempty" flag:"-"`
-}
-
-// RepoConfig is a git repository to bring into the sandbox. In YAML and
-// JSON a plain string URL[@REF] is accepted too.
-type RepoConfig struct {
-	// URL is what git clones: https://..., ssh://..., file:///path, or a path on the machine running sena.
-	URL string `yaml:"url" json:"url"`
-	// Ref is a branch, tag or commit (default: the remote's default branch). A ref that does not exist is an error before anything is created.
-	Ref string `yaml:"ref,omitempty" json:"ref,omitempty"`
-	// Path is where the repository lands, relative to the sandbox's work dir (default repos/NAME, NAME from the URL); it goes on sys.path.
-	Path string `yaml:"path,omitempty" json:"path,omitempty"`
-	// Install is a shell command run in the repository's directory in the sandbox's environment before the session is handed over, such as pip install -e . (python and pip are the kernel's); if it fails, up fails.
-	Install string `yaml:"install,omitempty" json:"install,omitempty"`
-	// Secret names a secret (an environment variable on the machine running sena, or in ./.env) holding a token for a private HTTPS repository: git on the host sends it as an Authorization header; it is never written to disk, a command line or the sandbox.
-	Secret string `yaml:"secret,omitempty" json:"secret,omitempty"`
 }
 
 // MountConfig makes a host path visible in the sandbox. In YAML and JSON a
@@ -87,7 +66,7 @@ type MountConfig struct {
 	Source string `yaml:"source" json:"source"`
 	// Target is where it appears in the sandbox: relative to the work dir (default mounts/NAME), or an absolute path (container providers; on local only the source's own path).
 	Target string `yaml:"target,omitempty" json:"target,omitempty"`
-	// ReadOnly makes it read-only in the sandbox (docker; on modal the upload is a copy whose changes never reach the host; the local provider cannot and refuses it).
+	// ReadOnly makes it read-only in the sandbox (docker; where mounts are uploaded the sandbox gets a copy, whose changes never reach the host; the local provider cannot and refuses it).
 	ReadOnly bool `yaml:"read_only,omitempty" json:"read_only,omitempty"`
 }
 

@@ -138,37 +138,6 @@ func (m *ModelConfig) UnmarshalText(b []byte) error {
 	return err
 }
 
-// UnmarshalYAML accepts URL[@REF] or the mapping form.
-func (r *RepoConfig) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode {
-		return r.UnmarshalText([]byte(n.Value))
-	}
-	type plain RepoConfig
-	return n.Decode((*plain)(r))
-}
-
-// UnmarshalJSON accepts URL[@REF] or the object form.
-func (r *RepoConfig) UnmarshalJSON(b []byte) error {
-	if s, ok := jsonString(b); ok {
-		return r.UnmarshalText([]byte(s))
-	}
-	type plain RepoConfig
-	return strictJSON(b, (*plain)(r))
-}
-
-// UnmarshalText reads URL[@REF], as the --repo flag gives it: the ref is
-// what follows the last @ after the URL's last /, so user@host URLs keep
-// their user.
-func (r *RepoConfig) UnmarshalText(b []byte) error {
-	s := strings.TrimSpace(string(b))
-	*r = RepoConfig{URL: s}
-	slash := strings.LastIndexAny(s, "/:")
-	if at := strings.LastIndex(s, "@"); at > slash && at > 0 {
-		r.URL, r.Ref = s[:at], s[at+1:]
-	}
-	return nil
-}
-
 // UnmarshalYAML accepts SRC[:DEST][:ro] or the mapping form.
 func (m *MountConfig) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
@@ -316,27 +285,9 @@ func (c *SandboxConfig) Validate() error {
 	return nil
 }
 
-// validateResearch checks repos, mounts, resume, continue, snapshots and
-// scoped interfaces as far as they can be checked without the host's files
+// validateResearch checks mounts, resume and continue as far as they can be checked without the host's files
 // (PlanSandbox checks those).
 func (c *SandboxConfig) validateResearch() error {
-	for _, r := range c.Repos {
-		if strings.TrimSpace(r.URL) == "" {
-			return Errorf(ErrInvalidConfig, "repo: give its url (https://..., file:///path, or a path)")
-		}
-		if strings.HasPrefix(r.URL, "-") || strings.ContainsAny(r.URL, "\n\r\x00") {
-			return Errorf(ErrInvalidConfig, "repo %q: not a git URL", r.URL)
-		}
-		if r.Ref != "" && (!validRevision(r.Ref) || strings.HasPrefix(r.Ref, "-")) {
-			return Errorf(ErrInvalidConfig, "repo %s: ref %q is not a branch, tag or commit name", r.URL, r.Ref)
-		}
-		if r.Path != "" && !localPath(r.Path) {
-			return Errorf(ErrInvalidConfig, "repo %s: path %q must be relative to the work dir and stay inside it", r.URL, r.Path)
-		}
-		if r.Secret != "" && !envName.MatchString(r.Secret) {
-			return Errorf(ErrInvalidConfig, "repo %s: secret %q is not an environment variable name such as GITHUB_TOKEN", r.URL, r.Secret)
-		}
-	}
 	for _, m := range c.Mounts {
 		if strings.TrimSpace(m.Source) == "" {
 			return Errorf(ErrInvalidConfig, "mount: give its source, a host path")
@@ -348,20 +299,11 @@ func (c *SandboxConfig) validateResearch() error {
 	if c.Resume != "" && c.Continue != "" {
 		return Errorf(ErrInvalidConfig, "resume and continue both name a notebook: resume re-runs one, continue appends to one without running it; give one")
 	}
-	if c.FromSnapshot != "" && !SnapshotName(c.FromSnapshot) {
-		return Errorf(ErrInvalidConfig, "from_snapshot %q: a snapshot name is letters, digits, '.', '_' and '-' (`sena snapshots` lists them)", c.FromSnapshot)
-	}
-	if c.Scoped != "" && c.Mode == ModeCLI {
-		return Errorf(ErrInvalidConfig, "scoped sandboxes run their interface in a Python kernel: drop mode cli")
+	if (c.Resume != "" || c.Continue != "") && c.Mode == ModeCLI {
+		return Errorf(ErrInvalidConfig, "resume and continue carry a notebook's Python cells: drop mode cli")
 	}
 	return nil
 }
-
-var snapshotName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
-
-// SnapshotName reports whether s can name a snapshot: a file name and an
-// image tag on every backend.
-func SnapshotName(s string) bool { return snapshotName.MatchString(s) && !strings.Contains(s, "..") }
 
 // localPath is a relative slash path that stays where it is joined.
 func localPath(p string) bool {

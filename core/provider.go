@@ -157,7 +157,8 @@ type SandboxSpec struct {
 	Options json.RawMessage
 }
 
-// Mount makes a host path visible inside the sandbox.
+// Mount makes a host path visible inside the sandbox. A relative Target is
+// relative to the sandbox's work dir (the Jupyter root).
 type Mount struct {
 	Source   string `json:"source"`
 	Target   string `json:"target"`

@@ -25,6 +25,7 @@ type SessionInfo struct {
 	Cells        int                  `json:"cells" jsonschema:"cells already in the notebook, markdown included (get_notebook_outputs reads them)"`
 	Installed    []string             `json:"installed_packages,omitempty" jsonschema:"packages install_packages added while the session ran"`
 	Environment  *session.Environment `json:"environment,omitempty" jsonschema:"what the kernel was checked to run in when the session started: Python, every package's version, model commits, GPUs, limits"`
+	Resumed      *session.Resumed     `json:"resumed,omitempty" jsonschema:"what resume re-ran: ran of cells code cells; failed is the code cell (1-based) that raised, error its exception; the session is up either way"`
 }
 
 // SessionIDInput names a session.
@@ -180,7 +181,7 @@ func (s *Server) info(rec *session.Record, cells int) (*SessionInfo, error) {
 	info := &SessionInfo{
 		SessionID: rec.ID, Provider: rec.Provider, Mode: rec.Mode, GPU: rec.Config.GPU,
 		NotebookPath: s.m.Store().NotebookPath(rec.ID), Models: rec.Models, Skills: rec.Skills, Cells: cells,
-		Environment: rec.Environment,
+		Environment: rec.Environment, Resumed: rec.Resumed,
 	}
 	if rec.Provider != session.ExternalProvider {
 		url, err := s.m.JupyterURL(rec)

@@ -52,6 +52,8 @@ type upOutput struct {
 	Phases       []session.Phase `json:"phases"`
 	// Environment is what the kernel was checked to run in.
 	Environment *session.Environment `json:"environment,omitempty"`
+	// Resumed is what --resume re-ran.
+	Resumed *session.Resumed `json:"resumed,omitempty"`
 }
 
 func newUpOutput(e *env, rec *session.Record) (upOutput, error) {
@@ -63,7 +65,7 @@ func newUpOutput(e *env, rec *session.Record) (upOutput, error) {
 		SessionID: rec.ID, SandboxID: rec.Handle.ID, Provider: rec.Provider, Mode: rec.Mode,
 		JupyterURL: url, NotebookPath: e.manager.Store().NotebookPath(rec.ID), KernelID: rec.KernelID,
 		GPU: rec.Config.GPU, Models: nonNil(rec.Models), Skills: nonNil(rec.Skills), Phases: nonNil(rec.Phases),
-		Environment: rec.Environment,
+		Environment: rec.Environment, Resumed: rec.Resumed,
 	}, nil
 }
 
@@ -104,6 +106,13 @@ func printUpText(c *cli.Context, out upOutput) {
 	}
 	if env := out.Environment; env != nil {
 		fmt.Fprintf(w, "checked   Python %s, %d packages%s\n", env.Python.Version, len(env.Packages), gpuSummary(env.GPU))
+	}
+	if r := out.Resumed; r != nil {
+		fmt.Fprintf(w, "resumed   %d of %d code cells of %s", r.Ran, r.Cells, r.From)
+		if r.Failed > 0 {
+			fmt.Fprintf(w, "; code cell %d raised %s (it is in the notebook, with what came before)", r.Failed, r.Error)
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "\nrun code: sena exec %s 'print(1 + 1)'\nstop it:  sena down %s\n", out.SessionID, out.SessionID)
 }

@@ -227,7 +227,6 @@ func entriesTable() string {
 		{"models[].", reflect.TypeFor[core.ModelConfig]()},
 		{"models[].preload.", reflect.TypeFor[core.Preload]()},
 		{"workspace.libraries[].", reflect.TypeFor[core.Library]()},
-		{"repos[].", reflect.TypeFor[core.RepoConfig]()},
 		{"mounts[].", reflect.TypeFor[core.MountConfig]()},
 	} {
 		var keys []string

@@ -36,7 +36,7 @@ func (m *Manager) AttachExternal(ctx context.Context, jupyterURL string) (*Sessi
 		Endpoint: core.Endpoint{URL: base}, CreatedAt: time.Now().UTC(),
 	}
 	rec.Notebook = "sena-" + rec.ID + ".ipynb"
-	s, err := startSession(ctx, m.store, srv, rec)
+	s, err := startSession(ctx, m.store, srv, rec, nil)
 	if err != nil {
 		if rec.KernelID != "" {
 			_ = srv.ShutdownKernel(context.WithoutCancel(ctx), rec.KernelID)

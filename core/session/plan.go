@@ -82,6 +82,9 @@ func PlanSandbox(cfg *core.SandboxConfig, info *core.ProviderInfo, builtinSkills
 		Timeout: cfg.Timeout.Std(), IdleTimeout: cfg.IdleTimeout.Std(),
 		Files: ws.files, Options: options,
 	}
+	if err := planMounts(cfg, caps, &spec); err != nil {
+		return nil, err
+	}
 	if len(spec.Files) == 0 {
 		spec.Files = nil
 	}

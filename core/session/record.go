@@ -39,6 +39,8 @@ type Record struct {
 	Phases []Phase `json:"phases,omitempty"`
 	// Environment is what the kernel was found to run in (the manifest).
 	Environment *Environment `json:"environment,omitempty"`
+	// Resumed is what --resume re-ran.
+	Resumed *Resumed `json:"resumed,omitempty"`
 }
 
 // RecordVersion is the format of the records this sena writes. 1 (or no

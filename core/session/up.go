@@ -34,6 +34,7 @@ func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (*Record, err
 		{"start kernel", u.startKernel},
 		{"prepare kernel", u.prepareKernel},
 		{"verify environment", u.verifyEnvironment},
+		{"resume", u.resume},
 		{"ready", u.ready},
 	}
 	for _, s := range steps {
@@ -67,6 +68,9 @@ type upRun struct {
 	srv     *kernel.Server
 	session *Session
 	image   string
+	// source is the notebook --resume or --continue names, read at plan.
+	source     *notebook.Notebook
+	sourcePath string
 }
 
 func (u *upRun) mark(phase string) {
@@ -90,6 +94,9 @@ func (u *upRun) checkPlan(ctx context.Context) error {
 		return err
 	}
 	if u.plan, err = PlanSandbox(u.cfg, u.info, u.m.skills); err != nil {
+		return err
+	}
+	if u.source, u.sourcePath, err = readSourceNotebook(u.cfg); err != nil {
 		return err
 	}
 	u.rec = &Record{
@@ -161,7 +168,11 @@ func (u *upRun) waitJupyter(ctx context.Context) error {
 }
 
 func (u *upRun) startKernel(ctx context.Context) error {
-	s, err := startSession(ctx, u.m.store, u.srv, u.rec)
+	var base *notebook.Notebook
+	if u.cfg.Continue != "" {
+		base = continuedNotebook(u.source)
+	}
+	s, err := startSession(ctx, u.m.store, u.srv, u.rec, base)
 	if err != nil {
 		return err
 	}
@@ -215,6 +226,21 @@ func (u *upRun) verifyEnvironment(ctx context.Context) error {
 	}
 	nb.Metadata["sena"] = mustJSON(env)
 	return u.session.save(ctx, nb)
+}
+
+// resume re-runs the --resume notebook's cells once the kernel is ready
+// (workspace, models and init code in place), as the researcher ran them.
+func (u *upRun) resume(ctx context.Context) error {
+	if u.cfg.Resume == "" {
+		return nil
+	}
+	r, err := resume(ctx, u.session, u.source, u.sourcePath, u.m.progress)
+	if err != nil {
+		return err
+	}
+	u.rec.Resumed = r
+	u.mark("resumed")
+	return nil
 }
 
 func (u *upRun) ready(context.Context) error {
@@ -273,9 +299,10 @@ func (u *upRun) destroy(ctx context.Context) error {
 
 // startSession starts a session's kernel through Jupyter's sessions API (so
 // JupyterLab opening the notebook binds the same kernel), connects to it,
-// and saves the session's empty notebook with the kernel's language info.
-// On error the kernel it started may remain; callers tear down.
-func startSession(ctx context.Context, store *Store, srv *kernel.Server, rec *Record) (*Session, error) {
+// and saves the session's notebook (base, or an empty one) with the
+// kernel's language info. On error the kernel it started may remain;
+// callers tear down.
+func startSession(ctx context.Context, store *Store, srv *kernel.Server, rec *Record, base *notebook.Notebook) (*Session, error) {
 	js, err := srv.StartSession(ctx, rec.Notebook, "python3")
 	if err != nil {
 		return nil, fmt.Errorf("start kernel: %w", err)
@@ -301,7 +328,10 @@ func startSession(ctx context.Context, store *Store, srv *kernel.Server, rec *Re
 	}
 	s := &Session{Record: rec, store: store, srv: srv, k: k}
 	_ = store.SetKernelIdentity(rec.ID, ki.Session)
-	nb := notebook.New()
+	nb := base
+	if nb == nil {
+		nb = notebook.New()
+	}
 	nb.SetKernel("python3", "Python 3 (ipykernel)", "python", ki.LanguageInfo)
 	if err := s.save(ctx, nb); err != nil {
 		k.Close()

@@ -110,7 +110,11 @@ func newContainerSpec(req *core.CreateRequest, image string, opts *options) *con
 
 	mounts := make([]mount.Mount, 0, len(spec.Mounts))
 	for _, m := range spec.Mounts {
-		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+		target := m.Target
+		if !path.IsAbs(target) { // relative to the work dir, as core.Mount says
+			target = path.Join(workDir, target)
+		}
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: target, ReadOnly: m.ReadOnly})
 	}
 
 	files := map[string]fileEntry{
@@ -210,8 +214,13 @@ func validate(req *core.CreateRequest) error {
 		}
 	}
 	for _, m := range spec.Mounts {
-		if !filepath.IsAbs(m.Source) || !path.IsAbs(m.Target) {
-			return core.Errorf(core.ErrInvalidConfig, "mount %s:%s: both paths must be absolute", m.Source, m.Target)
+		if !filepath.IsAbs(m.Source) {
+			return core.Errorf(core.ErrInvalidConfig, "mount %s:%s: the source must be absolute (a host path)", m.Source, m.Target)
+		}
+		if !path.IsAbs(m.Target) {
+			if _, err := filePath(m.Target); err != nil {
+				return core.Errorf(core.ErrInvalidConfig, "mount %s:%s: a relative target must stay inside the work dir", m.Source, m.Target)
+			}
 		}
 	}
 	for name := range spec.Files {

@@ -194,7 +194,7 @@ func TestNewContainerSpec(t *testing.T) {
 			GPU:         core.GPU{Kind: "A100", Count: 2},
 			Env:         map[string]string{"HF_TOKEN": "hf", "A": "1"},
 			SecretNames: []string{"HF_TOKEN"},
-			Mounts:      []core.Mount{{Source: "/models", Target: "/models", ReadOnly: true}},
+			Mounts:      []core.Mount{{Source: "/models", Target: "/models", ReadOnly: true}, {Source: "/data", Target: "mounts/data"}},
 			CPUs:        1.5,
 			MemoryMiB:   512,
 			Timeout:     90 * time.Second,
@@ -244,7 +244,10 @@ func TestNewContainerSpec(t *testing.T) {
 	if h := cs.host; !slices.Equal(h.SecurityOpt, []string{"no-new-privileges:true"}) || !slices.Equal([]string(h.CapDrop), []string{"ALL"}) || h.ShmSize != 512<<20 {
 		t.Errorf("hardening: security %q, cap_drop %q, shm %d; want no-new-privileges, ALL, 512 MiB", h.SecurityOpt, h.CapDrop, h.ShmSize)
 	}
-	if m := cs.host.Mounts; len(m) != 1 || m[0].Source != "/models" || !m[0].ReadOnly {
+	if m := cs.host.Mounts; len(m) != 2 || m[1].Target != "/workspace/mounts/data" || m[1].ReadOnly {
+		t.Errorf("a relative mount target is not under the work dir: %+v", m)
+	}
+	if m := cs.host.Mounts; len(m) < 1 || m[0].Source != "/models" || !m[0].ReadOnly {
 		t.Errorf("mounts = %+v, want /models read-only", m)
 	}
 
@@ -297,6 +300,7 @@ func TestValidate(t *testing.T) {
 		{"env", func(r *core.CreateRequest) { r.Spec.Env = map[string]string{"JUPYTER_TOKEN": "x"} }, `"JUPYTER_TOKEN" is not allowed`},
 		{"gpu env", func(r *core.CreateRequest) { r.Spec.Env = map[string]string{"NVIDIA_VISIBLE_DEVICES": "all"} }, `"NVIDIA_VISIBLE_DEVICES" is not allowed`},
 		{"mount", func(r *core.CreateRequest) { r.Spec.Mounts = []core.Mount{{Source: "rel", Target: "/x"}} }, "must be absolute"},
+		{"mount target", func(r *core.CreateRequest) { r.Spec.Mounts = []core.Mount{{Source: "/x", Target: "../x"}} }, "stay inside the work dir"},
 		{"file", func(r *core.CreateRequest) { r.Spec.Files = map[string][]byte{"../etc/passwd": nil} }, "inside the workspace"},
 		{"package", func(r *core.CreateRequest) { r.Spec.SystemPackages = []string{"a b"} }, "not a Debian package name"},
 	} {
