@@ -122,3 +122,36 @@ func TestModelsWorkspaceSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeAndMount is `sena up --resume NB --mount DIR:DEST` and then
+// `sena up --continue`: the state comes back, the host directory is in the
+// work dir, and what up prints says what ran.
+func TestResumeAndMount(t *testing.T) {
+	py := jupytertest.Interpreters(t)[0].Path
+	c := newCLI(t)
+	dir := t.TempDir()
+	nb := `{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+ {"cell_type": "code", "id": "a", "metadata": {}, "execution_count": null, "outputs": [], "source": ["n = 7"]},
+ {"cell_type": "code", "id": "b", "metadata": {}, "execution_count": null, "outputs": [], "source": ["1/0"]}]}`
+	nbPath := filepath.Join(dir, "exp.ipynb")
+	os.WriteFile(nbPath, []byte(nb), 0o644)
+	os.MkdirAll(filepath.Join(dir, "data"), 0o755)
+	os.WriteFile(filepath.Join(dir, "data", "x.txt"), []byte("hi"), 0o644)
+
+	r := c.ok("up", "--python", py, "--resume", nbPath, "--mount", filepath.Join(dir, "data")+":in")
+	if !strings.Contains(r.stdout, "resumed   1 of 2 code cells of "+nbPath+"; code cell 2 raised ZeroDivisionError: division by zero") {
+		t.Fatalf("up printed %s", r.stdout)
+	}
+	id := strings.Fields(r.stdout)[1]
+	if out := c.ok("exec", id, "print(n, open('in/x.txt').read())"); strings.TrimSpace(out.stdout) != "7 hi" {
+		t.Fatalf("after resume: %q", out.stdout)
+	}
+	u := c.up("--python", py, "--continue", nbPath)
+	if out := c.ok("exec", u.SessionID, "print('n' in dir())"); strings.TrimSpace(out.stdout) != "False" {
+		t.Fatalf("continue ran cells: %q", out.stdout)
+	}
+	r = c.run("up", "--python", py, "--mount", filepath.Join(dir, "nope"))
+	if r.code == 0 || !strings.Contains(r.stderr, "does not exist") {
+		t.Fatalf("a missing mount source: exit %d, %s", r.code, r.stderr)
+	}
+}
