@@ -49,6 +49,8 @@ type SandboxConfig struct {
 	CPUs float64 `yaml:"cpus,omitempty" json:"cpus,omitempty" flag:"cpus"`
 	// MemoryMiB is how much memory, in MiB, the sandbox may use.
 	MemoryMiB int64 `yaml:"memory_mib,omitempty" json:"memory_mib,omitempty" flag:"memory"`
+	// Repos are git repositories cloned on the host at a ref, copied into the sandbox's work dir (repos/NAME unless path says; plain files, without .git), put on sys.path, with their install command run in the session's environment; each one's commit is in the environment manifest. On the command line URL[@REF], repeatable.
+	Repos []RepoConfig `yaml:"repos,omitempty" json:"repos,omitempty" flag:"repo"`
 	// Mounts make host files and directories visible in the sandbox: on docker a bind mount, on local a symlink in the work dir (the host's own path is already visible), on providers that only take files (modal, slurm) a copy uploaded at start, at most 256 MiB in all. On the command line SRC[:DEST][:ro]; DEST defaults to mounts/NAME in the work dir, a relative DEST is relative to the work dir.
 	Mounts []MountConfig `yaml:"mounts,omitempty" json:"mounts,omitempty" flag:"mount"`
 	// Resume re-runs the code cells of this notebook (a .ipynb on the machine running sena), in order, once the kernel is ready, to rebuild its state: it stops at the first cell that raises and reports what ran. The cells and their new outputs land in the session's notebook.
@@ -57,6 +59,21 @@ type SandboxConfig struct {
 	Continue string `yaml:"continue,omitempty" json:"continue,omitempty" flag:"continue"`
 	// Workspace is what the researcher brings into the sandbox.
 	Workspace Workspace `yaml:"workspace,omitempty" json:"workspace,omitempty" flag:"-"`
+}
+
+// RepoConfig is a git repository to bring into the sandbox. In YAML and
+// JSON a plain string URL[@REF] is accepted too.
+type RepoConfig struct {
+	// URL is what git clones: https://..., ssh://..., file:///path, or a path on the machine running sena.
+	URL string `yaml:"url" json:"url"`
+	// Ref is a branch, tag or commit (default: the remote's default branch). A ref that does not exist is an error before anything is created.
+	Ref string `yaml:"ref,omitempty" json:"ref,omitempty"`
+	// Path is where the repository lands, relative to the sandbox's work dir (default repos/NAME, NAME from the URL); it goes on sys.path.
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	// Install is a shell command run in the repository's directory in the sandbox before the session is handed over, such as pip install -e .: python and pip are the session's package environment (.sena/env, layered over the kernel's, as install_packages uses), so the kernel imports what it installs; if it fails, up fails.
+	Install string `yaml:"install,omitempty" json:"install,omitempty"`
+	// Secret names a secret (an environment variable on the machine running sena, or in ./.env) holding a token for a private HTTPS repository: git on the host sends it as an Authorization header (HTTP Basic, user x-access-token), passed to git through its environment; it is never written to disk, a command line or the sandbox.
+	Secret string `yaml:"secret,omitempty" json:"secret,omitempty"`
 }
 
 // MountConfig makes a host path visible in the sandbox. In YAML and JSON a

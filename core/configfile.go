@@ -138,6 +138,37 @@ func (m *ModelConfig) UnmarshalText(b []byte) error {
 	return err
 }
 
+// UnmarshalYAML accepts URL[@REF] or the mapping form.
+func (r *RepoConfig) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return r.UnmarshalText([]byte(n.Value))
+	}
+	type plain RepoConfig
+	return n.Decode((*plain)(r))
+}
+
+// UnmarshalJSON accepts URL[@REF] or the object form.
+func (r *RepoConfig) UnmarshalJSON(b []byte) error {
+	if s, ok := jsonString(b); ok {
+		return r.UnmarshalText([]byte(s))
+	}
+	type plain RepoConfig
+	return strictJSON(b, (*plain)(r))
+}
+
+// UnmarshalText reads URL[@REF], as the --repo flag gives it: the ref is
+// what follows the last @ after the URL's last /, so user@host URLs keep
+// their user.
+func (r *RepoConfig) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	*r = RepoConfig{URL: s}
+	slash := strings.LastIndexAny(s, "/:")
+	if at := strings.LastIndex(s, "@"); at > slash && at > 0 {
+		r.URL, r.Ref = s[:at], s[at+1:]
+	}
+	return nil
+}
+
 // UnmarshalYAML accepts SRC[:DEST][:ro] or the mapping form.
 func (m *MountConfig) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
@@ -285,9 +316,26 @@ func (c *SandboxConfig) Validate() error {
 	return nil
 }
 
-// validateResearch checks mounts, resume and continue as far as they can be checked without the host's files
+// validateResearch checks repos, mounts, resume and continue as far as they can be checked without the host's files
 // (PlanSandbox checks those).
 func (c *SandboxConfig) validateResearch() error {
+	for _, r := range c.Repos {
+		if strings.TrimSpace(r.URL) == "" {
+			return Errorf(ErrInvalidConfig, "repo: give its url (https://..., file:///path, or a path)")
+		}
+		if strings.HasPrefix(r.URL, "-") || strings.ContainsAny(r.URL, "\n\r\x00") {
+			return Errorf(ErrInvalidConfig, "repo %q: not a git URL", r.URL)
+		}
+		if r.Ref != "" && (!validRevision(r.Ref) || strings.HasPrefix(r.Ref, "-")) {
+			return Errorf(ErrInvalidConfig, "repo %s: ref %q is not a branch, tag or commit name", r.URL, r.Ref)
+		}
+		if r.Path != "" && !localPath(r.Path) {
+			return Errorf(ErrInvalidConfig, "repo %s: path %q must be relative to the work dir and stay inside it", r.URL, r.Path)
+		}
+		if r.Secret != "" && !envName.MatchString(r.Secret) {
+			return Errorf(ErrInvalidConfig, "repo %s: secret %q is not an environment variable name such as GITHUB_TOKEN", r.URL, r.Secret)
+		}
+	}
 	for _, m := range c.Mounts {
 		if strings.TrimSpace(m.Source) == "" {
 			return Errorf(ErrInvalidConfig, "mount: give its source, a host path")

@@ -44,6 +44,10 @@ func startSessionSchema() (*jsonschema.Schema, error) {
 	if err != nil {
 		return nil, err
 	}
+	repoObj, err := jsonschema.ForType(reflect.TypeFor[core.RepoConfig](), &jsonschema.ForOptions{})
+	if err != nil {
+		return nil, err
+	}
 	mountObj, err := jsonschema.ForType(reflect.TypeFor[core.MountConfig](), &jsonschema.ForOptions{})
 	if err != nil {
 		return nil, err
@@ -52,6 +56,7 @@ func startSessionSchema() (*jsonschema.Schema, error) {
 		reflect.TypeFor[core.Duration]():    {Type: "string", Description: "as 90s, 30m or 2h"},
 		reflect.TypeFor[core.ModelConfig](): {AnyOf: []*jsonschema.Schema{{Type: "string", Description: "ORG/NAME or ORG/NAME@REVISION"}, modelObj}},
 		reflect.TypeFor[core.Library]():     {AnyOf: []*jsonschema.Schema{{Type: "string", Description: "a path on the machine running this server"}, libObj}},
+		reflect.TypeFor[core.RepoConfig]():  {AnyOf: []*jsonschema.Schema{{Type: "string", Description: "URL or URL@REF"}, repoObj}},
 		reflect.TypeFor[core.MountConfig](): {AnyOf: []*jsonschema.Schema{{Type: "string", Description: "SRC[:DEST][:ro], SRC a path on the machine running this server"}, mountObj}},
 		reflect.TypeFor[core.Mode]():        {Type: "string", Enum: []any{"notebook", "cli"}},
 	}})
@@ -64,6 +69,7 @@ func startSessionSchema() (*jsonschema.Schema, error) {
 	describeSchema(modelObj, reflect.TypeFor[core.ModelConfig]())
 	describeSchema(modelObj.Properties["preload"], reflect.TypeFor[core.Preload]())
 	describeSchema(libObj, reflect.TypeFor[core.Library]())
+	describeSchema(repoObj, reflect.TypeFor[core.RepoConfig]())
 	describeSchema(mountObj, reflect.TypeFor[core.MountConfig]())
 	return s, nil
 }

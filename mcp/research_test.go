@@ -3,6 +3,7 @@ package mcp
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,7 +12,7 @@ import (
 	"github.com/sena-labs/sena/core/notebook"
 )
 
-// start_session with resume and mounts, through a real MCP client and a
+// start_session with resume, mounts and repos, through a real MCP client and a
 // real local sandbox: the agent gets the notebook's state back in one call
 // and sees the host directory; continue is refused with a bad path.
 func TestStartSessionResumeMounts(t *testing.T) {
@@ -30,15 +31,27 @@ func TestStartSessionResumeMounts(t *testing.T) {
 	os.MkdirAll(data, 0o755)
 	os.WriteFile(filepath.Join(data, "x.txt"), []byte("host data"), 0o644)
 
+	repo := filepath.Join(dir, "tools")
+	os.MkdirAll(repo, 0o755)
+	os.WriteFile(filepath.Join(repo, "tools_lib.py"), []byte("NAME = 'tools'\n"), 0o644)
+	for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"}} {
+		if out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	c.fails("start_session", map[string]any{"repos": []any{map[string]any{"url": repo, "ref": "nope"}}}, "ref nope")
 	c.fails("start_session", map[string]any{"continue": filepath.Join(dir, "missing.ipynb")}, "missing.ipynb")
 
 	var info SessionInfo
-	c.structured("start_session", map[string]any{"resume": nbPath, "mounts": []any{data + ":inputs"}}, &info)
+	c.structured("start_session", map[string]any{"resume": nbPath, "mounts": []any{data + ":inputs"}, "repos": []any{repo}}, &info)
 	t.Cleanup(func() { m.Down(context.Background(), info.SessionID) })
+	if env := info.Environment; env == nil || len(env.Repos) != 1 || len(env.Repos[0].Commit) != 40 {
+		t.Errorf("manifest repos: %+v", info.Environment)
+	}
 	if r := info.Resumed; r == nil || r.Ran != 2 || r.Cells != 2 || r.Failed != 0 {
 		t.Fatalf("resumed: %+v", info.Resumed)
 	}
-	if got := c.ok("execute_code", map[string]any{"session_id": info.SessionID, "code": "print(total, open('inputs/x.txt').read())"}); !strings.Contains(got, "6 host data") {
+	if got := c.ok("execute_code", map[string]any{"session_id": info.SessionID, "code": "import tools_lib; print(total, open('inputs/x.txt').read(), tools_lib.NAME)"}); !strings.Contains(got, "6 host data tools") {
 		t.Fatalf("execute_code after resume: %s", got)
 	}
 }

@@ -227,6 +227,7 @@ func entriesTable() string {
 		{"models[].", reflect.TypeFor[core.ModelConfig]()},
 		{"models[].preload.", reflect.TypeFor[core.Preload]()},
 		{"workspace.libraries[].", reflect.TypeFor[core.Library]()},
+		{"repos[].", reflect.TypeFor[core.RepoConfig]()},
 		{"mounts[].", reflect.TypeFor[core.MountConfig]()},
 	} {
 		var keys []string

@@ -123,9 +123,10 @@ func TestModelsWorkspaceSecrets(t *testing.T) {
 	}
 }
 
-// TestResumeAndMount is `sena up --resume NB --mount DIR:DEST` and then
+// TestResumeAndMount is `sena up --resume NB --mount DIR:DEST --repo URL@REF`
+// and then
 // `sena up --continue`: the state comes back, the host directory is in the
-// work dir, and what up prints says what ran.
+// work dir, the repo imports, and what up prints says what ran.
 func TestResumeAndMount(t *testing.T) {
 	py := jupytertest.Interpreters(t)[0].Path
 	c := newCLI(t)
@@ -138,12 +139,21 @@ func TestResumeAndMount(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "data"), 0o755)
 	os.WriteFile(filepath.Join(dir, "data", "x.txt"), []byte("hi"), 0o644)
 
-	r := c.ok("up", "--python", py, "--resume", nbPath, "--mount", filepath.Join(dir, "data")+":in")
+	repo := filepath.Join(dir, "probes")
+	os.MkdirAll(repo, 0o755)
+	os.WriteFile(filepath.Join(repo, "probes.py"), []byte("LAYER = 5\n"), 0o644)
+	for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"}, {"tag", "v1"}} {
+		if out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+
+	r := c.ok("up", "--python", py, "--resume", nbPath, "--mount", filepath.Join(dir, "data")+":in", "--repo", "file://"+repo+"@v1")
 	if !strings.Contains(r.stdout, "resumed   1 of 2 code cells of "+nbPath+"; code cell 2 raised ZeroDivisionError: division by zero") {
 		t.Fatalf("up printed %s", r.stdout)
 	}
 	id := strings.Fields(r.stdout)[1]
-	if out := c.ok("exec", id, "print(n, open('in/x.txt').read())"); strings.TrimSpace(out.stdout) != "7 hi" {
+	if out := c.ok("exec", id, "import probes; print(n, open('in/x.txt').read(), probes.LAYER)"); strings.TrimSpace(out.stdout) != "7 hi 5" {
 		t.Fatalf("after resume: %q", out.stdout)
 	}
 	u := c.up("--python", py, "--continue", nbPath)

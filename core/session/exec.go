@@ -125,7 +125,7 @@ func (s *Session) checkKernel(ctx context.Context) {
 		return
 	}
 	s.refresh(ctx)
-	_ = setupKernel(ctx, s.kernel(), s.Skills)
+	_ = setupKernel(ctx, s.kernel(), s.Skills, s.Repos)
 	s.setNotice("the kernel restarted since the last call (it died while idle, or was restarted from Jupyter): " +
 		"it is a fresh process and every variable from earlier cells is gone; re-run the cells that set them up")
 }
@@ -176,7 +176,7 @@ func (s *Session) noticeRestartSinceLastProcess(ctx context.Context) {
 	if before == "" || now == before {
 		return
 	}
-	_ = setupKernel(ctx, s.kernel(), s.Skills)
+	_ = setupKernel(ctx, s.kernel(), s.Skills, s.Repos)
 	const msg = "the kernel restarted since the last call (it died while idle, or was restarted from Jupyter): " +
 		"it is a fresh process and every variable from earlier cells is gone; re-run the cells that set them up"
 	s.setNotice(msg)
@@ -519,7 +519,7 @@ func (s *Session) died(ctx context.Context, cause error, cell *notebook.Cell, el
 			detail = "No fatal signal was recorded (Python's faulthandler reports crashes such as segfaults) and Linux counted no out-of-memory kill, " +
 				"so the process was killed from outside (SIGKILL) or exited on its own (os._exit)."
 		}
-		_ = setupKernel(ctx, s.kernel(), s.Skills)
+		_ = setupKernel(ctx, s.kernel(), s.Skills, s.Repos)
 	}
 	text := summary + "."
 	if detail != "" {
@@ -652,7 +652,7 @@ func (s *Session) Restart(ctx context.Context) error {
 		return err
 	}
 	s.refresh(ctx)
-	return setupKernel(ctx, s.kernel(), s.Skills)
+	return setupKernel(ctx, s.kernel(), s.Skills, s.Repos)
 }
 
 func (s *Session) loadNotebook() (*notebook.Notebook, error) {

@@ -138,7 +138,7 @@ func (s *Session) quiet(ctx context.Context, op string, args, out any, onLine fu
 		defer cancel()
 		if !s.restarting.Load() {
 			s.refresh(rctx)
-			_ = setupKernel(rctx, s.kernel(), s.Skills)
+			_ = setupKernel(rctx, s.kernel(), s.Skills, s.Repos)
 		}
 		s.setNotice("the kernel restarted during the last call: it is a fresh process and every variable is gone; re-run the cells that set them up")
 	}

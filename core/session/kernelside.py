@@ -484,26 +484,7 @@ def install_packages(ns, requirements, env_dir):
     import importlib
     import subprocess
     env_dir = os.path.join(work_dir(), env_dir)
-    py = os.path.join(env_dir, "bin", "python")
-    if not os.path.exists(py):
-        print(f"creating the session's package environment {env_dir}", flush=True)
-        try:
-            import venv  # noqa: F401
-        except ImportError as e:
-            raise UserError(f"the kernel's Python ({sys.executable}) cannot create environments ({e}): "
-                            "start a session with python_packages instead")
-        res = subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", env_dir],
-                             capture_output=True, text=True)
-        if res.returncode != 0:
-            raise UserError(f"creating {env_dir} failed: {(res.stderr or res.stdout).strip()[-500:]}")
-        # The kernel's own packages (a venv's too) count as installed, so
-        # pip adds only what is missing.
-        import glob
-        import site
-        dirs = [p for p in site.getsitepackages() + [site.getusersitepackages()] if os.path.isdir(p)]
-        for sp in glob.glob(os.path.join(env_dir, "lib", "python*", "site-packages")):
-            with open(os.path.join(sp, "_sena_kernel_env.pth"), "w") as f:
-                f.write("\n".join(dirs) + "\n")
+    py = ensure_env(env_dir)
     cmd = pip_command(py)
     cmd += ["install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off", *requirements]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
@@ -535,6 +516,33 @@ def install_packages(ns, requirements, env_dir):
     except Exception:
         pass
     return {"installed": installed, "already_imported": sorted(set(stale)), "env": env_dir, "activated": added}
+
+
+def ensure_env(env_dir):
+    """Creates the session's package environment where it is missing: a venv
+    that sees the kernel's own packages. Returns its python."""
+    import subprocess
+    py = os.path.join(env_dir, "bin", "python")
+    if not os.path.exists(py):
+        print(f"creating the session's package environment {env_dir}", flush=True)
+        try:
+            import venv  # noqa: F401
+        except ImportError as e:
+            raise UserError(f"the kernel's Python ({sys.executable}) cannot create environments ({e}): "
+                            "start a session with python_packages instead")
+        res = subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", env_dir],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            raise UserError(f"creating {env_dir} failed: {(res.stderr or res.stdout).strip()[-500:]}")
+        # The kernel's own packages (a venv's too) count as installed, so
+        # pip adds only what is missing.
+        import glob
+        import site
+        dirs = [p for p in site.getsitepackages() + [site.getusersitepackages()] if os.path.isdir(p)]
+        for sp in glob.glob(os.path.join(env_dir, "lib", "python*", "site-packages")):
+            with open(os.path.join(sp, "_sena_kernel_env.pth"), "w") as f:
+                f.write("\n".join(dirs) + "\n")
+    return py
 
 
 def pip_command(env_python):
@@ -657,6 +665,36 @@ def oom_counts():
     return counts
 
 
+def run_install(ns, command, cwd, env_dir):
+    """Runs a repo's install command in its directory with the session's
+    package environment first on PATH (its python, and a pip that installs
+    into it), then puts that environment first on sys.path."""
+    import importlib
+    import shlex
+    import subprocess
+    env_dir = os.path.join(work_dir(), env_dir)
+    py = ensure_env(env_dir)
+    pip = os.path.join(env_dir, "bin", "pip")
+    if not os.path.exists(pip):
+        with open(pip, "w") as f:
+            f.write("#!/bin/sh\nexec " + " ".join(shlex.quote(c) for c in pip_command(py)) + ' "$@"\n')
+        os.chmod(pip, 0o755)
+    env = dict(os.environ, PIP_REQUIRE_VIRTUALENV="0", VIRTUAL_ENV=env_dir,
+               PATH=os.path.join(env_dir, "bin") + os.pathsep + os.environ.get("PATH", ""))
+    proc = subprocess.Popen(["/bin/sh", "-c", command], cwd=os.path.join(work_dir(), cwd), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        print(line, end="", flush=True)
+    rc = proc.wait()
+    if rc != 0:
+        raise UserError(f"exited with status {rc}:\n" + "".join(lines[-15:]).strip())
+    activate(env_dir)
+    importlib.invalidate_caches()
+    return {"env": env_dir}
+
+
 def setup(ns, paths, kernel_id, env_dir):
     """Runs after each kernel start: the workspace and the session's package
     environment on sys.path, and a fault log that outlives a crash."""
@@ -681,4 +719,4 @@ def setup(ns, paths, kernel_id, env_dir):
 
 
 OPS = {"list_variables": list_variables, "gpu_status": gpu_status, "describe_model": describe_model,
-       "install_packages": install_packages, "faults": faults, "setup": setup}
+       "install_packages": install_packages, "run_install": run_install, "faults": faults, "setup": setup}

@@ -32,6 +32,7 @@ type Record struct {
 	Config    core.SandboxConfig `json:"config"`
 	Models    []Model            `json:"models,omitempty"`
 	Skills    []Skill            `json:"skills,omitempty"`
+	Repos     []Repo             `json:"repos,omitempty"`
 	CreatedAt time.Time          `json:"created_at"`
 	// UpOwner is the process running `up` while State is starting (pid:start).
 	UpOwner string `json:"up_owner,omitempty"`

@@ -99,9 +99,13 @@ func (u *upRun) checkPlan(ctx context.Context) error {
 	if u.source, u.sourcePath, err = readSourceNotebook(u.cfg); err != nil {
 		return err
 	}
+	repos, err := cloneRepos(ctx, u.cfg, u.info.Capabilities, &u.plan.Spec)
+	if err != nil {
+		return err
+	}
 	u.rec = &Record{
 		Version: RecordVersion, ID: newID(), Provider: u.cfg.Provider, Mode: u.cfg.Mode, State: StateStarting,
-		Config: *u.cfg, CreatedAt: time.Now().UTC(), UpOwner: upOwner(), Skills: u.plan.Skills,
+		Config: *u.cfg, CreatedAt: time.Now().UTC(), UpOwner: upOwner(), Skills: u.plan.Skills, Repos: repos,
 	}
 	u.rec.Notebook = u.rec.ID + ".ipynb"
 	u.token, err = u.m.store.Token(u.rec.ID)
@@ -185,7 +189,10 @@ func (u *upRun) startKernel(ctx context.Context) error {
 // the init code, which is recorded as a cell so the experiment shows it.
 // Init and preload code is Python even in CLI sessions.
 func (u *upRun) prepareKernel(ctx context.Context) error {
-	if err := setupKernel(ctx, u.session.kernel(), u.plan.Skills); err != nil {
+	if err := setupKernel(ctx, u.session.kernel(), u.plan.Skills, u.rec.Repos); err != nil {
+		return err
+	}
+	if err := installRepos(ctx, u.session, u.rec.Repos, u.m.progress); err != nil {
 		return err
 	}
 	pyRec := *u.rec
@@ -218,6 +225,7 @@ func (u *upRun) verifyEnvironment(ctx context.Context) error {
 		return err
 	}
 	env.Image = u.image
+	env.Repos = u.rec.Repos
 	u.rec.Environment = env
 	u.mark("environment_checked")
 	nb, err := u.session.loadNotebook()

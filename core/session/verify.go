@@ -30,6 +30,7 @@ type Environment struct {
 	Python    PythonInfo        `json:"python"`
 	Packages  map[string]string `json:"packages"` // every distribution in the kernel's environment, by canonical name
 	Models    []ModelInfo       `json:"models,omitempty"`
+	Repos     []Repo            `json:"repos,omitempty"` // what was cloned, at which commit
 	GPU       GPUInfo           `json:"gpu"`
 	Limits    Limits            `json:"limits"`
 	CheckedAt time.Time         `json:"checked_at"`

@@ -232,10 +232,13 @@ const envDir = ".sena/env"
 // the notebook: the workspace's libraries and skills and the session's
 // installed packages go on sys.path, so they import as plain modules, and
 // a fault log is opened so a crash leaves a trace (see Session.died).
-func setupKernel(ctx context.Context, k *kernel.Kernel, skills []Skill) error {
+func setupKernel(ctx context.Context, k *kernel.Kernel, skills []Skill, repos []Repo) error {
 	paths := []string{libDir}
 	for _, s := range skills {
 		paths = append(paths, s.Path)
+	}
+	for _, r := range repos {
+		paths = append(paths, r.Path)
 	}
 	args := map[string]any{"paths": paths, "kernel_id": k.ID(), "env_dir": envDir}
 	if err := callKernelside(ctx, k, "setup", args, nil, nil); err != nil {
