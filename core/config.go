@@ -57,6 +57,8 @@ type SandboxConfig struct {
 	Resume string `yaml:"resume,omitempty" json:"resume,omitempty" flag:"resume"`
 	// Continue starts the session's notebook as a copy of this one (a .ipynb on the machine running sena): its cells and outputs are kept, not re-run, and new cells are appended after them; the file itself is left as it is.
 	Continue string `yaml:"continue,omitempty" json:"continue,omitempty" flag:"continue"`
+	// Scoped is an interface file (Python on the machine running sena) run in the kernel once the session is ready (after models and init code, in the kernel's namespace, not recorded in the notebook); its functions marked with @expose (from sena_scoped import expose), parameters annotated int, float, str, bool, list or dict, are all an agent may call: `sena mcp --scoped SESSION` serves each as a tool, with a schema from its signature and docstring, and nothing else (no execute_code, no files, no notebook).
+	Scoped string `yaml:"scoped,omitempty" json:"scoped,omitempty" flag:"scoped"`
 	// Workspace is what the researcher brings into the sandbox.
 	Workspace Workspace `yaml:"workspace,omitempty" json:"workspace,omitempty" flag:"-"`
 }

@@ -350,6 +350,9 @@ func (c *SandboxConfig) validateResearch() error {
 	if (c.Resume != "" || c.Continue != "") && c.Mode == ModeCLI {
 		return Errorf(ErrInvalidConfig, "resume and continue carry a notebook's Python cells: drop mode cli")
 	}
+	if c.Scoped != "" && c.Mode == ModeCLI {
+		return Errorf(ErrInvalidConfig, "a scoped sandbox runs its interface in a Python kernel: drop mode cli")
+	}
 	return nil
 }
 

@@ -19,12 +19,14 @@ var mcpCommand = &cli.Command{
 	Usage: "serve Sena's notebook tools to AI agents over MCP (stdio by default)",
 	UsageText: "sena mcp                       (stdio: what MCP clients launch)\n" +
 		"sena mcp --http 127.0.0.1:8765  (streamable HTTP with a bearer token)\n" +
+		"sena mcp --scoped SESSION       (only the functions SESSION's interface file exposes)\n" +
 		"sena mcp config                 (print the client config for this binary)",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "http", Usage: "serve streamable HTTP on HOST:PORT instead of stdio (bearer token from $SENA_MCP_TOKEN, or generated and printed to stderr)"},
 		&cli.BoolFlag{Name: "allow-remote", Usage: "let --http listen on an address other machines can reach"},
 		&cli.IntFlag{Name: "text-budget", Value: 20000, Usage: "characters of text per tool result; longer output is cut in the middle (the notebook keeps it)"},
 		&cli.StringFlag{Name: "python", EnvVars: []string{"SENA_PYTHON"}, Usage: "local provider: default Python for start_session"},
+		&cli.StringFlag{Name: "scoped", Usage: "serve only the tools of session `ID`'s interface file (started with --scoped): no execute_code, files or notebook"},
 	},
 	Subcommands: []*cli.Command{mcpConfigCommand},
 	Action: func(c *cli.Context) error {
@@ -38,10 +40,16 @@ var mcpCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		srv := mcp.New(e.manager, mcp.Options{
+		opts := mcp.Options{
 			Version: version, Provider: c.String("provider"), Python: c.String("python"),
 			ListProviders: listProviders(c, e), TextBudget: c.Int("text-budget"),
-		})
+		}
+		srv := mcp.New(e.manager, opts)
+		if id := c.String("scoped"); id != "" {
+			if srv, err = mcp.NewScoped(e.manager, id, opts); err != nil {
+				return err
+			}
+		}
 		defer func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

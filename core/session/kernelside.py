@@ -695,6 +695,111 @@ def run_install(ns, command, cwd, env_dir):
     return {"env": env_dir}
 
 
+# ---------------------------------------------------------------- scoped
+
+SCOPED_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean", list: "array", dict: "object"}
+
+
+def scoped_module():
+    """sena_scoped, the module interface files import expose from: made in
+    the kernel, so no file needs to be on the sandbox's path."""
+    import types
+    mod = sys.modules.get("sena_scoped")
+    if mod is None:
+        mod = types.ModuleType("sena_scoped", "Marks the functions a scoped sandbox offers an agent.")
+        mod.EXPOSED = {}
+
+        def expose(f):
+            """Offers f to the agent as an MCP tool (its signature and docstring are the tool's schema)."""
+            mod.EXPOSED[f.__name__] = f
+            return f
+        mod.expose = expose
+        sys.modules["sena_scoped"] = mod
+    return mod
+
+
+def scoped_schema(name, f):
+    import inspect
+    try:
+        sig = inspect.signature(f)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"function {name}: no signature to offer ({e})")
+    props, required = {}, []
+    for p in sig.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
+            raise UserError(f"function {name}: parameter {p.name} is *args, **kwargs or positional-only; exposed functions take named parameters")
+        ann = p.annotation
+        if isinstance(ann, str):
+            ann = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}.get(ann, ann)
+        if ann not in SCOPED_TYPES:
+            raise UserError(f"function {name}: parameter {p.name} is annotated {ann!r}; exposed parameters are annotated int, float, str, bool, list or dict (an agent sends JSON)")
+        prop = {"type": SCOPED_TYPES[ann]}
+        if p.default is p.empty:
+            required.append(p.name)
+        else:
+            try:
+                json.dumps(p.default)
+            except (TypeError, ValueError):
+                raise UserError(f"function {name}: the default of {p.name} is not JSON")
+            prop["default"] = p.default
+        props[p.name] = prop
+    doc = inspect.getdoc(f) or ""
+    return {"name": name, "description": doc,
+            "input_schema": {"type": "object", "properties": props, "required": required, "additionalProperties": False}}
+
+
+def scoped_load(ns, source, filename):
+    """Runs an interface file in the kernel's namespace (so its functions
+    see the preloaded model) and describes the functions it exposes."""
+    mod = scoped_module()
+    mod.EXPOSED.clear()
+    try:
+        code = compile(source, filename, "exec")
+    except SyntaxError as e:
+        raise UserError(f"interface {filename}: {e}")
+    try:
+        exec(code, ns)
+    except Exception as e:
+        raise UserError(f"interface {filename} raised {type(e).__name__}: {e}")
+    if not mod.EXPOSED:
+        raise UserError(f"interface {filename} exposes no functions: mark them with @expose (from sena_scoped import expose)")
+    return [scoped_schema(n, f) for n, f in sorted(mod.EXPOSED.items())]
+
+
+def scoped_call(ns, name, args, source, filename):
+    """Calls an exposed function with the agent's JSON arguments, checked
+    against its signature. After a kernel restart the interface is run
+    again first."""
+    mod = scoped_module()
+    if name not in mod.EXPOSED:
+        scoped_load(ns, source, filename)
+    f = mod.EXPOSED.get(name)
+    if f is None:
+        raise UserError(f"no tool {name}")
+    schema = scoped_schema(name, f)["input_schema"]
+    for k, v in args.items():
+        want = schema["properties"].get(k)
+        if want is None:
+            raise UserError(f"{name} takes no argument {k} (it takes {', '.join(schema['properties']) or 'none'})")
+        t = want["type"]
+        ok = {"integer": isinstance(v, int) and not isinstance(v, bool), "number": isinstance(v, (int, float)) and not isinstance(v, bool),
+              "string": isinstance(v, str), "boolean": isinstance(v, bool), "array": isinstance(v, list), "object": isinstance(v, dict)}[t]
+        if not ok:
+            raise UserError(f"{name}: argument {k} must be {t}")
+    missing = [k for k in schema["required"] if k not in args]
+    if missing:
+        raise UserError(f"{name}: missing argument {', '.join(missing)}")
+    try:
+        result = f(**args)
+    except Exception as e:
+        return {"error": f"{type(e).__name__}: {e}"}
+    try:
+        json.dumps(result)
+        return {"result": result}
+    except (TypeError, ValueError):
+        return {"result": repr(result)}
+
+
 def setup(ns, paths, kernel_id, env_dir):
     """Runs after each kernel start: the workspace and the session's package
     environment on sys.path, and a fault log that outlives a crash."""
@@ -719,4 +824,4 @@ def setup(ns, paths, kernel_id, env_dir):
 
 
 OPS = {"list_variables": list_variables, "gpu_status": gpu_status, "describe_model": describe_model,
-       "install_packages": install_packages, "run_install": run_install, "faults": faults, "setup": setup}
+       "install_packages": install_packages, "run_install": run_install, "scoped_load": scoped_load, "scoped_call": scoped_call, "faults": faults, "setup": setup}

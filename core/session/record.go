@@ -19,21 +19,23 @@ import (
 // and secrets are kept by name only.
 type Record struct {
 	// Version is the record's format (RecordVersion when written).
-	Version   int                `json:"version"`
-	ID        string             `json:"id"`
-	Provider  string             `json:"provider"`
-	Mode      core.Mode          `json:"mode"`
-	State     string             `json:"state"` // starting | ready | abandoned
-	Handle    core.Handle        `json:"handle"`
-	Endpoint  core.Endpoint      `json:"endpoint"`
-	KernelID  string             `json:"kernel_id,omitempty"`
-	Notebook  string             `json:"notebook"`     // path inside the sandbox, relative to the Jupyter root
-	UI        string             `json:"ui,omitempty"` // "lab" when the server serves JupyterLab
-	Config    core.SandboxConfig `json:"config"`
-	Models    []Model            `json:"models,omitempty"`
-	Skills    []Skill            `json:"skills,omitempty"`
-	Repos     []Repo             `json:"repos,omitempty"`
-	CreatedAt time.Time          `json:"created_at"`
+	Version  int                `json:"version"`
+	ID       string             `json:"id"`
+	Provider string             `json:"provider"`
+	Mode     core.Mode          `json:"mode"`
+	State    string             `json:"state"` // starting | ready | abandoned
+	Handle   core.Handle        `json:"handle"`
+	Endpoint core.Endpoint      `json:"endpoint"`
+	KernelID string             `json:"kernel_id,omitempty"`
+	Notebook string             `json:"notebook"`     // path inside the sandbox, relative to the Jupyter root
+	UI       string             `json:"ui,omitempty"` // "lab" when the server serves JupyterLab
+	Config   core.SandboxConfig `json:"config"`
+	Models   []Model            `json:"models,omitempty"`
+	Skills   []Skill            `json:"skills,omitempty"`
+	Repos    []Repo             `json:"repos,omitempty"`
+	// Scoped is the interface of a scoped session (sena mcp --scoped).
+	Scoped    *Scoped   `json:"scoped,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 	// UpOwner is the process running `up` while State is starting (pid:start).
 	UpOwner string `json:"up_owner,omitempty"`
 	// Phases are the seconds from the start of `up` at which each step ended.

@@ -33,6 +33,7 @@ func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (*Record, err
 		{"wait for jupyter", u.waitJupyter},
 		{"start kernel", u.startKernel},
 		{"prepare kernel", u.prepareKernel},
+		{"scoped interface", u.loadScoped},
 		{"verify environment", u.verifyEnvironment},
 		{"resume", u.resume},
 		{"ready", u.ready},
@@ -103,9 +104,14 @@ func (u *upRun) checkPlan(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	scoped, err := readScoped(u.cfg)
+	if err != nil {
+		return err
+	}
 	u.rec = &Record{
 		Version: RecordVersion, ID: newID(), Provider: u.cfg.Provider, Mode: u.cfg.Mode, State: StateStarting,
 		Config: *u.cfg, CreatedAt: time.Now().UTC(), UpOwner: upOwner(), Skills: u.plan.Skills, Repos: repos,
+		Scoped: scoped,
 	}
 	u.rec.Notebook = u.rec.ID + ".ipynb"
 	u.token, err = u.m.store.Token(u.rec.ID)
@@ -234,6 +240,19 @@ func (u *upRun) verifyEnvironment(ctx context.Context) error {
 	}
 	nb.Metadata["sena"] = mustJSON(env)
 	return u.session.save(ctx, nb)
+}
+
+// loadScoped runs a scoped session's interface in the kernel, once the
+// models and init code it may use are there.
+func (u *upRun) loadScoped(ctx context.Context) error {
+	if u.rec.Scoped == nil {
+		return nil
+	}
+	if err := loadScoped(ctx, u.session, u.rec.Scoped); err != nil {
+		return err
+	}
+	u.mark("scoped_loaded")
+	return nil
 }
 
 // resume re-runs the --resume notebook's cells once the kernel is ready
