@@ -57,6 +57,8 @@ type SandboxConfig struct {
 	Resume string `yaml:"resume,omitempty" json:"resume,omitempty" flag:"resume"`
 	// Continue starts the session's notebook as a copy of this one (a .ipynb on the machine running sena): its cells and outputs are kept, not re-run, and new cells are appended after them; the file itself is left as it is.
 	Continue string `yaml:"continue,omitempty" json:"continue,omitempty" flag:"continue"`
+	// FromSnapshot starts the sandbox from a snapshot that `sena snapshot` saved (`sena snapshots` lists them) on the same provider: the snapshotted session's work dir (its files, package environment, libraries, skills and repos) is unpacked before the kernel is set up, and its notebook is the new session's, kept, not re-run. Models and mounts are not in a snapshot: give them again.
+	FromSnapshot string `yaml:"from_snapshot,omitempty" json:"from_snapshot,omitempty" flag:"from-snapshot"`
 	// Scoped is an interface file (Python on the machine running sena) run in the kernel once the session is ready (after models and init code, in the kernel's namespace, not recorded in the notebook); its functions marked with @expose (from sena_scoped import expose), parameters annotated int, float, str, bool, list or dict, are all an agent may call: `sena mcp --scoped SESSION` serves each as a tool, with a schema from its signature and docstring, and nothing else (no execute_code, no files, no notebook).
 	Scoped string `yaml:"scoped,omitempty" json:"scoped,omitempty" flag:"scoped"`
 	// Workspace is what the researcher brings into the sandbox.

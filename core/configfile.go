@@ -350,11 +350,23 @@ func (c *SandboxConfig) validateResearch() error {
 	if (c.Resume != "" || c.Continue != "") && c.Mode == ModeCLI {
 		return Errorf(ErrInvalidConfig, "resume and continue carry a notebook's Python cells: drop mode cli")
 	}
+	if c.FromSnapshot != "" && !SnapshotName(c.FromSnapshot) {
+		return Errorf(ErrInvalidConfig, "from_snapshot %q: a snapshot name is letters, digits, '.', '_' and '-' (`sena snapshots` lists them)", c.FromSnapshot)
+	}
+	if c.FromSnapshot != "" && (c.Resume != "" || c.Continue != "") {
+		return Errorf(ErrInvalidConfig, "from_snapshot brings its session's notebook: drop resume and continue")
+	}
 	if c.Scoped != "" && c.Mode == ModeCLI {
 		return Errorf(ErrInvalidConfig, "a scoped sandbox runs its interface in a Python kernel: drop mode cli")
 	}
 	return nil
 }
+
+var snapshotName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// SnapshotName reports whether s can name a snapshot: a file name on every
+// system.
+func SnapshotName(s string) bool { return snapshotName.MatchString(s) && !strings.Contains(s, "..") }
 
 // localPath is a relative slash path that stays where it is joined.
 func localPath(p string) bool {

@@ -34,7 +34,7 @@ func newApp() *cli.App {
 		},
 		Commands: []*cli.Command{
 			quickstartCommand, upCommand, execCommand, lsCommand, urlCommand, connectCommand,
-			notebookCommand, downCommand, gcCommand, pullCommand, providersCommand, skillsCommand,
+			notebookCommand, snapshotCommand, snapshotsCommand, downCommand, gcCommand, pullCommand, providersCommand, skillsCommand,
 			mcpCommand, completionCommand, completeCommand,
 		},
 		// A list flag's value is one item: pip requirements hold commas.

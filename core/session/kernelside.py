@@ -800,6 +800,56 @@ def scoped_call(ns, name, args, source, filename):
         return {"result": repr(result)}
 
 
+# ---------------------------------------------------------------- snapshots
+
+
+def snapshot_pack(ns, out, exclude):
+    """Packs the work dir (the session's files, its package environment,
+    libraries and repos; symlinks kept as links) into out, leaving out
+    exclude (mount targets, the session's notebook) and Jupyter's
+    checkpoints."""
+    import tarfile
+    root = work_dir()
+    skip = {os.path.normpath(e) for e in exclude} | {out, ".ipynb_checkpoints"}
+
+    def keep(ti):
+        name = os.path.normpath(ti.name)
+        if name in skip or any(name.startswith(s + os.sep) for s in skip) or "/.ipynb_checkpoints" in "/" + name:
+            return None
+        return ti
+    with tarfile.open(os.path.join(root, out), "w:gz") as tf:
+        for entry in sorted(os.listdir(root)):
+            tf.add(os.path.join(root, entry), arcname=entry, filter=keep)
+    return {"bytes": os.path.getsize(os.path.join(root, out))}
+
+
+def snapshot_unpack(ns, path):
+    """Unpacks a snapshot into the work dir and removes the archive. Member
+    names that would leave the work dir are refused."""
+    import tarfile
+    root = work_dir()
+    p = os.path.join(root, path)
+    with tarfile.open(p) as tf:
+        for m in tf.getmembers():
+            n = os.path.normpath(m.name)
+            if n.startswith("..") or os.path.isabs(n):
+                raise UserError(f"snapshot member {m.name} would leave the work dir")
+        if hasattr(tarfile, "tar_filter"):
+            tf.extractall(root, filter="tar")
+        else:
+            tf.extractall(root)
+    os.remove(p)
+    return {}
+
+
+def remove_file(ns, path):
+    try:
+        os.remove(os.path.join(work_dir(), path))
+    except FileNotFoundError:
+        pass
+    return {}
+
+
 def setup(ns, paths, kernel_id, env_dir):
     """Runs after each kernel start: the workspace and the session's package
     environment on sys.path, and a fault log that outlives a crash."""
@@ -824,4 +874,4 @@ def setup(ns, paths, kernel_id, env_dir):
 
 
 OPS = {"list_variables": list_variables, "gpu_status": gpu_status, "describe_model": describe_model,
-       "install_packages": install_packages, "run_install": run_install, "scoped_load": scoped_load, "scoped_call": scoped_call, "faults": faults, "setup": setup}
+       "install_packages": install_packages, "run_install": run_install, "scoped_load": scoped_load, "scoped_call": scoped_call, "snapshot_pack": snapshot_pack, "snapshot_unpack": snapshot_unpack, "remove_file": remove_file, "faults": faults, "setup": setup}

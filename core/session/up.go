@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,6 +73,7 @@ type upRun struct {
 	// source is the notebook --resume or --continue names, read at plan.
 	source     *notebook.Notebook
 	sourcePath string
+	snap       *fromSnapshot
 }
 
 func (u *upRun) mark(phase string) {
@@ -108,9 +110,26 @@ func (u *upRun) checkPlan(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if u.snap, err = u.m.planFromSnapshot(u.cfg, u.info.Capabilities, &u.plan.Spec); err != nil {
+		return err
+	}
+	skills := u.plan.Skills
+	if u.snap != nil { // what the snapshot's files hold goes on sys.path too
+		for _, sk := range u.snap.meta.Skills {
+			if !slices.ContainsFunc(skills, func(x Skill) bool { return x.Path == sk.Path }) {
+				skills = append(skills, sk)
+			}
+		}
+		for _, r := range u.snap.meta.Repos {
+			if !slices.ContainsFunc(repos, func(x Repo) bool { return x.Path == r.Path }) {
+				r.Install = "" // ran when the snapshot's session started
+				repos = append(repos, r)
+			}
+		}
+	}
 	u.rec = &Record{
 		Version: RecordVersion, ID: newID(), Provider: u.cfg.Provider, Mode: u.cfg.Mode, State: StateStarting,
-		Config: *u.cfg, CreatedAt: time.Now().UTC(), UpOwner: upOwner(), Skills: u.plan.Skills, Repos: repos,
+		Config: *u.cfg, CreatedAt: time.Now().UTC(), UpOwner: upOwner(), Skills: skills, Repos: repos,
 		Scoped: scoped,
 	}
 	u.rec.Notebook = u.rec.ID + ".ipynb"
@@ -179,8 +198,11 @@ func (u *upRun) waitJupyter(ctx context.Context) error {
 
 func (u *upRun) startKernel(ctx context.Context) error {
 	var base *notebook.Notebook
-	if u.cfg.Continue != "" {
+	switch {
+	case u.cfg.Continue != "":
 		base = continuedNotebook(u.source)
+	case u.snap != nil:
+		base = continuedNotebook(u.snap.notebook)
 	}
 	s, err := startSession(ctx, u.m.store, u.srv, u.rec, base)
 	if err != nil {
@@ -195,7 +217,13 @@ func (u *upRun) startKernel(ctx context.Context) error {
 // the init code, which is recorded as a cell so the experiment shows it.
 // Init and preload code is Python even in CLI sessions.
 func (u *upRun) prepareKernel(ctx context.Context) error {
-	if err := setupKernel(ctx, u.session.kernel(), u.plan.Skills, u.rec.Repos); err != nil {
+	if u.snap != nil {
+		u.m.progress("unpacking snapshot %s", u.snap.meta.Name)
+		if err := callKernelside(ctx, u.session.kernel(), "snapshot_unpack", map[string]any{"path": snapshotArchive}, nil, nil); err != nil {
+			return fmt.Errorf("snapshot %s: %w", u.snap.meta.Name, err)
+		}
+	}
+	if err := setupKernel(ctx, u.session.kernel(), u.rec.Skills, u.rec.Repos); err != nil {
 		return err
 	}
 	if err := installRepos(ctx, u.session, u.rec.Repos, u.m.progress); err != nil {
