@@ -108,6 +108,18 @@ func TestScopedSession(t *testing.T) {
 			t.Errorf("%s is reachable through the scoped server", tool)
 		}
 	}
+	// After a kernel restart the interface is run again on the next call.
+	live, err := m.Attach(context.Background(), rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Restart(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	live.Close()
+	if got := c.ok("add", map[string]any{"a": 1, "b": 1}); got != "2" {
+		t.Errorf("add after a kernel restart = %s", got)
+	}
 	nb, _ := os.ReadFile(m.Store().NotebookPath(rec.ID))
 	if strings.Contains(string(nb), "-> ") {
 		t.Error("scoped calls landed in the notebook")

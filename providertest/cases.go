@@ -221,7 +221,7 @@ func (s *suite) honoured(t *testing.T) {
 	}
 	req := s.plan(t, p, cfg)
 	for _, c := range checks {
-		if c.config == nil && c.skip == "" { // what no setting reaches (mounts)
+		if c.config == nil && c.skip == "" { // what no setting reaches
 			c.spec(&req.Spec)
 		}
 	}
@@ -259,6 +259,9 @@ func (s *suite) refused(t *testing.T) {
 			cfg.Provider = info.Name
 			if c.field == core.FieldModels && (info.Capabilities.SharesHostFS || info.Capabilities.Honours(core.FieldMounts)) {
 				c.config = nil // the host's cache brings them: `sena up` fetches and mounts them
+			}
+			if c.field == core.FieldMounts && info.Capabilities.Honours(core.FieldFiles) {
+				c.config = nil // mounts: in the config are uploaded as files instead
 			}
 			if c.config != nil {
 				c.config(&cfg)
