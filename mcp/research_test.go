@@ -12,7 +12,7 @@ import (
 	"github.com/sena-labs/sena/core/notebook"
 )
 
-// start_session with resume, mounts and repos, through a real MCP client and a
+// start_session with resume, mounts, repos and a library (list_libraries), through a real MCP client and a
 // real local sandbox: the agent gets the notebook's state back in one call
 // and sees the host directory; continue is refused with a bad path.
 func TestStartSessionResumeMounts(t *testing.T) {
@@ -43,8 +43,15 @@ func TestStartSessionResumeMounts(t *testing.T) {
 	c.fails("start_session", map[string]any{"continue": filepath.Join(dir, "missing.ipynb")}, "missing.ipynb")
 
 	var info SessionInfo
-	c.structured("start_session", map[string]any{"resume": nbPath, "mounts": []any{data + ":inputs"}, "repos": []any{repo}}, &info)
+	c.structured("start_session", map[string]any{"resume": nbPath, "mounts": []any{data + ":inputs"}, "repos": []any{repo},
+		"workspace": map[string]any{"libraries": []map[string]any{{"name": "probes.py", "code": "\"\"\"Linear probes on activations.\"\"\"\n\ndef fit(acts, labels, l2: float = 0.1):\n    \"\"\"Fit a logistic probe.\n\n    More.\"\"\"\n\ndef _private():\n    pass\n"}}}}, &info)
 	t.Cleanup(func() { m.Down(context.Background(), info.SessionID) })
+	var libs LibraryList
+	c.structured("list_libraries", map[string]any{"session_id": info.SessionID}, &libs)
+	if len(libs.Libraries) != 1 || libs.Libraries[0].Module != "probes" || libs.Libraries[0].Doc != "Linear probes on activations." ||
+		len(libs.Libraries[0].Members) != 1 || libs.Libraries[0].Members[0].Signature != "fit(acts, labels, l2: float=0.1)" || libs.Libraries[0].Members[0].Doc != "Fit a logistic probe." {
+		t.Errorf("list_libraries: %+v", libs)
+	}
 	if env := info.Environment; env == nil || len(env.Repos) != 1 || len(env.Repos[0].Commit) != 40 {
 		t.Errorf("manifest repos: %+v", info.Environment)
 	}

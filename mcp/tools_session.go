@@ -88,6 +88,33 @@ func (s *Server) addSessionTools() {
 		"for a session attached by URL only the kernel Sena started is shut down. The notebook file is kept. Use it when the experiment is done, or when asked."}, s.shutdown)
 	sdk.AddTool(s.sdk, &sdk.Tool{Name: "list_skills", Description: "List the skills mounted in a session, with their descriptions: " +
 		"reusable interpretability techniques (a directory with a SKILL.md and Python modules importable in the kernel). Choose one by its description, then read its SKILL.md."}, s.listSkills)
+	sdk.AddTool(s.sdk, &sdk.Tool{Name: "list_libraries", Description: "List the workspace libraries of a session (lib/, importable by module name): " +
+		"each module's docstring and its public functions with their signatures and first docstring line, read without importing them."}, s.listLibraries)
+}
+
+// LibraryList is list_libraries' result.
+type LibraryList struct {
+	Libraries []session.LibraryInfo `json:"libraries"`
+}
+
+func (s *Server) listLibraries(ctx context.Context, _ *sdk.CallToolRequest, in SessionIDInput) (*sdk.CallToolResult, *LibraryList, error) {
+	live, err := s.pool.get(ctx, in.SessionID)
+	if err != nil {
+		return nil, nil, s.agentError(in.SessionID, err)
+	}
+	libs, err := live.ListLibraries(ctx)
+	if err != nil {
+		return nil, nil, s.agentError(in.SessionID, err)
+	}
+	if libs == nil {
+		libs = []session.LibraryInfo{}
+	}
+	for i := range libs {
+		if libs[i].Members == nil {
+			libs[i].Members = []session.LibraryMember{}
+		}
+	}
+	return structured(&LibraryList{Libraries: libs})
 }
 
 func (s *Server) startSession(ctx context.Context, req *sdk.CallToolRequest, in StartSessionInput) (*sdk.CallToolResult, *SessionInfo, error) {

@@ -84,6 +84,13 @@ func TestTools(t *testing.T) {
 			t.Fatalf("right after start_session, list_sessions says %+v; want it running and attached", l.Sessions)
 		}
 	})
+	t.Run("list_libraries", func(t *testing.T) {
+		var l LibraryList
+		parent.with(t).structured("list_libraries", map[string]any{"session_id": id}, &l)
+		if len(l.Libraries) != 1 || l.Libraries[0].Module != "helpers" || len(l.Libraries[0].Members) != 1 || l.Libraries[0].Members[0].Signature != "double(x)" {
+			t.Fatalf("list_libraries: %+v", l)
+		}
+	})
 	t.Run("list_skills", func(t *testing.T) {
 		c := parent.with(t)
 		var l SkillList
@@ -647,7 +654,7 @@ func TestTools(t *testing.T) {
 			"execute_code": {"code": "1"}, "edit_cell": {"cell": 0, "source": "1"}, "add_markdown": {"content": "x"},
 			"insert_cell": {"source": "x"}, "delete_cell": {"cell": 0}, "move_cell": {"cell": 0, "before": 1}, "run_cell": {"cell": 0},
 			"get_notebook_outputs": {}, "read_output": {"cell": 0}, "interrupt_kernel": {}, "restart_kernel": {}, "shutdown_session": {},
-			"list_skills": {}, "attach_to_session": {}, "list_files": {}, "read_file": {"path": "x"}, "write_file": {"path": "x", "content": "x"},
+			"list_skills": {}, "list_libraries": {}, "attach_to_session": {}, "list_files": {}, "read_file": {"path": "x"}, "write_file": {"path": "x", "content": "x"},
 			"list_variables": {}, "gpu_status": {}, "describe_model": {}, "install_packages": {"requirements": []string{"x"}},
 		} {
 			args["session_id"] = "snope"
@@ -663,7 +670,7 @@ func TestTools(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(tools.Tools) != 23 {
+		if len(tools.Tools) != 24 {
 			var names []string
 			for _, tl := range tools.Tools {
 				names = append(names, tl.Name)

@@ -47,6 +47,30 @@ func (s *Session) ListVariables(ctx context.Context, name string, limit int) (*V
 	return &v, err
 }
 
+// LibraryInfo is one workspace library as agents see it: its docstring
+// and its public functions and classes.
+type LibraryInfo struct {
+	Module  string          `json:"module"`
+	Path    string          `json:"path"` // in the work dir
+	Doc     string          `json:"doc"`
+	Members []LibraryMember `json:"members"`
+}
+
+// LibraryMember is a public function (with its signature) or class of a
+// library, with its docstring's first line.
+type LibraryMember struct {
+	Signature string `json:"signature"`
+	Doc       string `json:"doc"`
+}
+
+// ListLibraries reads the workspace's libraries in the sandbox (lib/),
+// without importing them.
+func (s *Session) ListLibraries(ctx context.Context) ([]LibraryInfo, error) {
+	var out []LibraryInfo
+	err := s.quiet(ctx, "list_libraries", map[string]any{"lib": libDir}, &out, nil)
+	return out, err
+}
+
 // GPUStatus is what the sandbox's GPUs, the kernel's torch and the host's
 // memory look like now.
 type GPUStatus struct {

@@ -850,6 +850,47 @@ def remove_file(ns, path):
     return {}
 
 
+# ---------------------------------------------------------------- libraries
+
+
+def list_libraries(ns, lib):
+    """The workspace's libraries as an agent needs them: each module's
+    docstring and its public functions and classes with their signatures
+    and first docstring line, read with ast (nothing is imported)."""
+    import ast
+    root = os.path.join(work_dir(), lib)
+    out = []
+    if not os.path.isdir(root):
+        return out
+    for entry in sorted(os.listdir(root)):
+        p = os.path.join(root, entry)
+        if entry.endswith(".py") and os.path.isfile(p):
+            name, src = entry[:-3], p
+        elif os.path.isfile(os.path.join(p, "__init__.py")):
+            name, src = entry, os.path.join(p, "__init__.py")
+        else:
+            continue
+        item = {"module": name, "path": os.path.relpath(p, work_dir()), "doc": "", "members": []}
+        try:
+            with open(src, encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+        except (SyntaxError, UnicodeDecodeError, OSError) as e:
+            item["doc"] = f"(cannot be read: {e})"
+            out.append(item)
+            continue
+        item["doc"] = (ast.get_docstring(tree) or "")[:2000]
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+                if isinstance(node, ast.ClassDef):
+                    sig = f"class {node.name}"
+                else:
+                    sig = f"{node.name}({ast.unparse(node.args)})"
+                doc = (ast.get_docstring(node) or "").strip().split("\n")[0]
+                item["members"].append({"signature": sig, "doc": doc})
+        out.append(item)
+    return out
+
+
 def setup(ns, paths, kernel_id, env_dir):
     """Runs after each kernel start: the workspace and the session's package
     environment on sys.path, and a fault log that outlives a crash."""
@@ -874,4 +915,4 @@ def setup(ns, paths, kernel_id, env_dir):
 
 
 OPS = {"list_variables": list_variables, "gpu_status": gpu_status, "describe_model": describe_model,
-       "install_packages": install_packages, "run_install": run_install, "scoped_load": scoped_load, "scoped_call": scoped_call, "snapshot_pack": snapshot_pack, "snapshot_unpack": snapshot_unpack, "remove_file": remove_file, "faults": faults, "setup": setup}
+       "install_packages": install_packages, "run_install": run_install, "scoped_load": scoped_load, "scoped_call": scoped_call, "snapshot_pack": snapshot_pack, "snapshot_unpack": snapshot_unpack, "remove_file": remove_file, "list_libraries": list_libraries, "faults": faults, "setup": setup}
