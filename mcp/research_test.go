@@ -10,6 +10,7 @@ import (
 
 	"github.com/sena-labs/sena/core/kernel/jupytertest"
 	"github.com/sena-labs/sena/core/notebook"
+	"github.com/sena-labs/sena/core/session"
 )
 
 // start_session with resume, mounts, repos and a library (list_libraries), through a real MCP client and a
@@ -60,5 +61,36 @@ func TestStartSessionResumeMounts(t *testing.T) {
 	}
 	if got := c.ok("execute_code", map[string]any{"session_id": info.SessionID, "code": "import tools_lib; print(total, open('inputs/x.txt').read(), tools_lib.NAME)"}); !strings.Contains(got, "6 host data tools") {
 		t.Fatalf("execute_code after resume: %s", got)
+	}
+}
+
+// execute_code with hidden: true runs in the kernel and records nothing;
+// the Go API's ExecOptions.Hidden is the same, and refused for cells.
+func TestHiddenExecution(t *testing.T) {
+	py := jupytertest.Interpreters(t)[0].Path
+	m := newManager(t)
+	c := connect(t, New(m, Options{Provider: "local", Python: py}), nil)
+	var info SessionInfo
+	c.structured("start_session", map[string]any{}, &info)
+	t.Cleanup(func() { m.Down(context.Background(), info.SessionID) })
+	before, _ := os.ReadFile(info.NotebookPath)
+	got := c.ok("execute_code", map[string]any{"session_id": info.SessionID, "code": "secret_check = 41 + 1\nprint(secret_check)", "hidden": true})
+	if !strings.Contains(got, "[ok] (hidden: not recorded in the notebook)") || !strings.Contains(got, "42") {
+		t.Fatalf("hidden execute_code: %s", got)
+	}
+	after, _ := os.ReadFile(info.NotebookPath)
+	if string(before) != string(after) {
+		t.Error("a hidden execution changed the notebook")
+	}
+	if got := c.ok("execute_code", map[string]any{"session_id": info.SessionID, "code": "print(secret_check, len(In))"}); !strings.Contains(got, "42 2") {
+		t.Errorf("the hidden cell's state, or its absence from the history: %s", got)
+	}
+	live, err := m.Attach(context.Background(), info.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	if _, err := live.RunCell(context.Background(), notebook.RefIndex(0), &session.ExecOptions{Hidden: true}); err == nil || !strings.Contains(err.Error(), "only new code") {
+		t.Errorf("RunCell hidden: %v", err)
 	}
 }

@@ -19,6 +19,7 @@ type ExecuteInput struct {
 	SessionID string  `json:"session_id" jsonschema:"the session id from start_session, attach_to_session or list_sessions"`
 	Code      string  `json:"code" jsonschema:"Python to run in the kernel (a shell command in cli sessions); variables persist between calls"`
 	Timeout   float64 `json:"timeout,omitempty" jsonschema:"seconds before the kernel is interrupted and the partial output returned (the kernel and its variables survive); default 600"`
+	Hidden    bool    `json:"hidden,omitempty" jsonschema:"run without recording: no cell in the notebook and no kernel history (for checks that would clutter the experiment's record); long output is cut and cannot be paged with read_output"`
 }
 
 // EditInput is edit_cell's arguments.
@@ -94,6 +95,7 @@ func (s *Server) addNotebookTools() {
 
 func (s *Server) execute(ctx context.Context, req *sdk.CallToolRequest, in ExecuteInput) (*sdk.CallToolResult, any, error) {
 	return s.run(ctx, req, in.SessionID, in.Timeout, func(live *session.Session, opts *session.ExecOptions) (*session.Execution, error) {
+		opts.Hidden = in.Hidden
 		return live.Execute(ctx, in.Code, opts)
 	})
 }
@@ -240,7 +242,11 @@ func statusLine(live *session.Session, ex *session.Execution) string {
 	default:
 		fmt.Fprintf(&b, "[%s]", res.Status)
 	}
-	b.WriteString(" " + cellName(ex.Cell, ex.CellIndex))
+	if ex.CellIndex < 0 {
+		b.WriteString(" (hidden: not recorded in the notebook)")
+	} else {
+		b.WriteString(" " + cellName(ex.Cell, ex.CellIndex))
+	}
 	if res != nil && res.ExecutionCount > 0 {
 		fmt.Fprintf(&b, " · execution_count=%d", res.ExecutionCount)
 	}

@@ -198,6 +198,10 @@ type ExecOptions struct {
 	OnEvent func(kernel.Event)
 	// Timeout interrupts the kernel when it passes (0: none beyond ctx).
 	Timeout time.Duration
+	// Hidden runs the code without recording it (Execute only): no cell
+	// in the notebook, nothing in the kernel's history. The Execution's
+	// Cell is a detached cell holding the outputs; its CellIndex is -1.
+	Hidden bool
 }
 
 // Execution is the outcome of running one cell.
@@ -227,7 +231,7 @@ func (s *Session) Execute(ctx context.Context, code string, opts *ExecOptions) (
 	if err := checkUTF8(code); err != nil {
 		return nil, err
 	}
-	return s.run(ctx, opts, func(nb *notebook.Notebook) (*notebook.Cell, error) {
+	return s.run(ctx, opts, opts != nil && opts.Hidden, func(nb *notebook.Notebook) (*notebook.Cell, error) {
 		return nb.AddCode(s.cellSource(code)), nil
 	})
 }
@@ -235,7 +239,7 @@ func (s *Session) Execute(ctx context.Context, code string, opts *ExecOptions) (
 // RunCell runs the code cell ref names again, in place, in the current
 // kernel state: its outputs are replaced, its source kept.
 func (s *Session) RunCell(ctx context.Context, ref notebook.Ref, opts *ExecOptions) (*Execution, error) {
-	return s.run(ctx, opts, func(nb *notebook.Notebook) (*notebook.Cell, error) {
+	return s.runCells(ctx, opts, func(nb *notebook.Notebook) (*notebook.Cell, error) {
 		c, _, err := lookupCode(nb, ref, "run")
 		if err != nil {
 			return nil, err
@@ -273,7 +277,7 @@ func (s *Session) EditCell(ctx context.Context, ref notebook.Ref, source string,
 		return c, nil
 	}
 	if run {
-		return s.run(ctx, opts, edit)
+		return s.runCells(ctx, opts, edit)
 	}
 	var ex *Execution
 	err := s.change(ctx, func(nb *notebook.Notebook) error {
@@ -320,7 +324,7 @@ func (s *Session) InsertCell(ctx context.Context, cellType, source string, pos C
 		return c, nil
 	}
 	if run {
-		return s.run(ctx, opts, place)
+		return s.runCells(ctx, opts, place)
 	}
 	var ex *Execution
 	err := s.change(ctx, func(nb *notebook.Notebook) error {
@@ -427,7 +431,16 @@ func lookupCode(nb *notebook.Notebook, ref notebook.Ref, verb string) (*notebook
 // run executes the code cell pick chooses (adding or changing it first) and
 // records its outputs; a markdown or raw cell pick returns is only saved.
 // If pick fails, the notebook is left as it was.
-func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*notebook.Notebook) (*notebook.Cell, error)) (*Execution, error) {
+// runCells is run for the calls that work on the notebook's cells, which
+// cannot be hidden.
+func (s *Session) runCells(ctx context.Context, opts *ExecOptions, pick func(*notebook.Notebook) (*notebook.Cell, error)) (*Execution, error) {
+	if opts != nil && opts.Hidden {
+		return nil, core.Errorf(core.ErrInvalidConfig, "only new code (Execute, execute_code) can run hidden: a notebook cell is recorded by being one")
+	}
+	return s.run(ctx, opts, false, pick)
+}
+
+func (s *Session) run(ctx context.Context, opts *ExecOptions, hidden bool, pick func(*notebook.Notebook) (*notebook.Cell, error)) (*Execution, error) {
 	if opts == nil {
 		opts = &ExecOptions{}
 	}
@@ -437,9 +450,11 @@ func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*noteboo
 	}
 	defer unlock()
 	s.checkKernel(ctx)
-	nb, err := s.loadNotebook()
-	if err != nil {
-		return nil, err
+	nb := notebook.New() // a hidden cell lives in a notebook of its own, never saved
+	if !hidden {
+		if nb, err = s.loadNotebook(); err != nil {
+			return nil, err
+		}
 	}
 	cell, err := pick(nb)
 	if err != nil {
@@ -448,7 +463,10 @@ func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*noteboo
 	if cell.Type != notebook.CodeCell {
 		return &Execution{Cell: cell, CellIndex: nb.IndexOf(cell)}, s.save(ctx, nb)
 	}
-	if err := nb.WriteFile(s.store.NotebookPath(s.ID)); err != nil {
+	mirror := s.store.NotebookPath(s.ID)
+	if hidden {
+		mirror = "" // the saver writes nothing
+	} else if err := nb.WriteFile(mirror); err != nil {
 		return nil, err
 	}
 	runCtx := ctx
@@ -457,10 +475,10 @@ func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*noteboo
 		runCtx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
 	}
-	saver := newThrottledSaver(nb, s.store.NotebookPath(s.ID))
+	saver := newThrottledSaver(nb, mirror)
 	start := time.Now()
 	res, execErr := s.kernel().Execute(runCtx, s.kernelCode(s.commandOf(cell)), &kernel.ExecuteOptions{
-		StoreHistory: true,
+		StoreHistory: !hidden,
 		OnEvent: func(ev kernel.Event) {
 			_ = nb.Apply(cell, ev.Type, ev.Content)
 			saver.changed()
@@ -481,6 +499,10 @@ func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*noteboo
 		ex.Died = s.died(ctx, execErr, cell, ex.Elapsed)
 	case errors.Is(execErr, kernel.ErrConnection):
 		s.refresh(context.WithoutCancel(ctx))
+	}
+	if hidden {
+		ex.CellIndex = -1
+		return ex, execErr
 	}
 	if err := s.save(context.WithoutCancel(ctx), nb); err != nil && execErr == nil {
 		execErr = err

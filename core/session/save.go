@@ -42,7 +42,7 @@ func newThrottledSaver(nb *notebook.Notebook, path string) *throttledSaver {
 func (t *throttledSaver) changed() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if time.Since(t.last) < 2*time.Second {
+	if t.path == "" || time.Since(t.last) < 2*time.Second {
 		return
 	}
 	t.last = time.Now()
