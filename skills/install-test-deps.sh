@@ -4,8 +4,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 PY="${PYTHON:-python3}"
-if "$PY" -c 'import sys, torch, transformers, pytest, yaml
-sys.exit(0 if (torch.__version__.split("+")[0], transformers.__version__) == ("2.15.0", "5.24.0") else 1)' 2>/dev/null; then
+if "$PY" -c 'import sys, torch, transformers, peft, pytest, yaml
+sys.exit(0 if (torch.__version__.split("+")[0], transformers.__version__, peft.__version__) == ("2.15.0", "5.24.0", "0.21.2") else 1)' 2>/dev/null; then
   echo "skills test deps already installed"
   exit 0
 fi
