@@ -838,7 +838,10 @@ def snapshot_unpack(ns, path):
             tf.extractall(root, filter="tar")
         else:
             tf.extractall(root)
-    os.remove(p)
+    try:
+        os.remove(p)
+    except OSError:
+        pass  # a container's provider may own the files it wrote (docker's /workspace is sticky); the next snapshot leaves it out
     return {}
 
 
