@@ -49,6 +49,8 @@ type SandboxConfig struct {
 	CPUs float64 `yaml:"cpus,omitempty" json:"cpus,omitempty" flag:"cpus"`
 	// MemoryMiB is how much memory, in MiB, the sandbox may use.
 	MemoryMiB int64 `yaml:"memory_mib,omitempty" json:"memory_mib,omitempty" flag:"memory"`
+	// OutputLimitKiB is how much of each cell's output, in KiB, the notebook keeps (default 2048; -1 keeps everything). Past it a stream keeps its start and its end with a line saying what was left out, further outputs are summarised in one line, and all of it is written to sena-outputs/CELL_ID/ in the sandbox's work dir; the kernel's own output is never cut.
+	OutputLimitKiB int64 `yaml:"output_limit_kib,omitempty" json:"output_limit_kib,omitempty" flag:"output-limit-kib"`
 	// Workspace is what the researcher brings into the sandbox.
 	Workspace Workspace `yaml:"workspace,omitempty" json:"workspace,omitempty" flag:"-"`
 }

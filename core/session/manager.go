@@ -105,6 +105,7 @@ func (m *Manager) Down(ctx context.Context, id string) error {
 		return err
 	}
 	defer release()
+	m.SyncMirror(ctx, id) // the researcher's last cells, before the sandbox goes
 	if rec.Handle.ID != "" {
 		if err := prov.Destroy(ctx, &core.DestroyRequest{Handle: rec.Handle}); err != nil {
 			return fmt.Errorf("stop session %s: %w", id, err)
@@ -255,12 +256,16 @@ func (m *Manager) GC(ctx context.Context, providers []string) ([]SessionStatus, 
 	return removed, errs
 }
 
-// NotebookFile is the host path of a session's notebook, which outlives the session.
+// NotebookFile is the host path of a session's notebook, which outlives the
+// session. For a live session the file is first brought up to date with the
+// notebook in its sandbox (cells added in JupyterLab, outputs recorded
+// after a client went away).
 func (m *Manager) NotebookFile(id string) (string, error) {
 	p := m.store.NotebookPath(id)
 	if _, err := os.Stat(p); err != nil {
 		return "", core.Errorf(core.ErrNotFound, "no notebook for session %q in %s: `sena ls` lists the sessions", id, m.store.Dir)
 	}
+	m.SyncMirror(context.Background(), id)
 	return p, nil
 }
 

@@ -208,12 +208,10 @@ func (u *upRun) verifyEnvironment(ctx context.Context) error {
 	env.Image = u.image
 	u.rec.Environment = env
 	u.mark("environment_checked")
-	nb, err := u.session.loadNotebook()
-	if err != nil {
-		return err
-	}
-	nb.Metadata["sena"] = mustJSON(env)
-	return u.session.save(ctx, nb)
+	return u.session.change(ctx, func(nb *notebook.Notebook) error {
+		nb.Metadata["sena"] = mustJSON(env)
+		return nil
+	})
 }
 
 func (u *upRun) ready(context.Context) error {
@@ -302,7 +300,7 @@ func startSession(ctx context.Context, store *Store, srv *kernel.Server, rec *Re
 	_ = store.SetKernelIdentity(rec.ID, ki.Session)
 	nb := notebook.New()
 	nb.SetKernel("python3", "Python 3 (ipykernel)", "python", ki.LanguageInfo)
-	if err := s.save(ctx, nb); err != nil {
+	if _, err := s.create(ctx, nb); err != nil {
 		k.Close()
 		return nil, err
 	}
