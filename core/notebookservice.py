@@ -27,6 +27,7 @@
 
 import asyncio
 import base64
+import contextlib
 import contextvars
 import copy
 import inspect
@@ -207,6 +208,9 @@ class FileDoc:
     def count(self):
         return len(self.nb["cells"])
 
+    def transaction(self):
+        return contextlib.nullcontext()
+
     def set_outputs(self, i, outputs, state):
         self.nb["cells"][i]["outputs"] = copy.deepcopy(_clean(outputs))
         return None
@@ -241,6 +245,9 @@ class YDoc:
 
     def count(self):
         return len(self.ynb.ycells)
+
+    def transaction(self):
+        return self.ynb.ydoc.transaction()
 
     def cells(self):
         return [self.get(i) for i in range(len(self.ynb.ycells))]
@@ -922,12 +929,15 @@ class Service:
                 ops = [op for op in ops if op.get("op") != "create"]
             doc = await self.open(path)
             touched = []
-            if doc.rtc and any(op.get("op") == "insert" for op in ops) and doc.count() == 1 and _placeholder(doc.get(0)):
-                # jupyter_ydoc gives an empty notebook one empty cell; Sena's
-                # first cell takes its place.
-                doc.delete(0)
-            for op in ops:
-                self.apply_op(doc, op, touched)
+            # One transaction: a page sees all of a change at once (never,
+            # say, a notebook without cells, to which it would add one).
+            with doc.transaction():
+                if doc.rtc and any(op.get("op") == "insert" for op in ops) and doc.count() == 1 and _placeholder(doc.get(0)):
+                    # jupyter_ydoc gives an empty notebook one empty cell;
+                    # Sena's first cell takes its place.
+                    doc.delete(0)
+                for op in ops:
+                    self.apply_op(doc, op, touched)
             await doc.save(touched)
             return {"notebook": doc.snapshot(), "rtc": doc.rtc}
 
