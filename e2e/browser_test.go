@@ -433,3 +433,47 @@ func plainLabPython(t *testing.T) string {
 	}
 	return py
 }
+
+var (
+	labImageMu   sync.Mutex
+	labImageRefs = map[string]string{}
+)
+
+// labImage is the CPU test image with JupyterLab added (testdata/build-lab-image):
+// variant rtc with jupyter-collaboration, plain without.
+func labImage(t *testing.T, variant string) string {
+	t.Helper()
+	labImageMu.Lock()
+	defer labImageMu.Unlock()
+	if ref, ok := labImageRefs[variant]; ok {
+		return ref
+	}
+	cmd := exec.Command("testdata/build-lab-image", testImage(t), variant)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("testdata/build-lab-image %s: %v\n%s", variant, err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	labImageRefs[variant] = lines[len(lines)-1]
+	return labImageRefs[variant]
+}
+
+// TestBrowserDockerCollaborative: a Docker sandbox whose image has
+// JupyterLab with real-time collaboration.
+func TestBrowserDockerCollaborative(t *testing.T) {
+	chromiumPath(t)
+	c := newCLI(t, pluginName)
+	r := c.up("--image", labImage(t, "rtc"))
+	liveNotebookInBrowser(t, c, r)
+}
+
+// TestBrowserDockerMerge: a Docker sandbox whose image has JupyterLab but
+// no jupyter-collaboration.
+func TestBrowserDockerMerge(t *testing.T) {
+	chromiumPath(t)
+	c := newCLI(t, pluginName)
+	r := c.up("--image", labImage(t, "plain"))
+	mergedNotebookInBrowser(t, c, r)
+}
