@@ -414,17 +414,28 @@ class Stream:
                 rec.kept += n
                 rec.spill_write(self.name, text)
                 return
-            # Past the limit: keep what fits of the head; the rest is tail.
-            head = _cut_bytes(text, max(0, rec.limit - rec.tail_limit - rec.kept))
-            self.chunks.append(head)
-            self.nbytes += _nbytes(head)
-            rec.kept += _nbytes(head) + rec.tail_limit
-            rec.spill_write(self.name, head)
-            text = text[len(head):]
+            # Past the limit: the file gets all of the stream; the head keeps
+            # what leaves room for the tail, cut from what it had if need be;
+            # the rest is the middle.
+            rec.spill_open(self.name)
+            rec.spill_write(self.name, text)
+            others = rec.kept - self.nbytes
+            room = max(0, rec.limit - rec.tail_limit - others)
+            head = self.head()
+            if self.nbytes > room:
+                keep = _cut_bytes(head, room)
+                text = head[len(keep):] + text
+                self.chunks = [keep]
+            else:
+                fill = _cut_bytes(text, room - self.nbytes)
+                self.chunks.append(fill)
+                text = text[len(fill):]
+            self.nbytes = _nbytes(self.head())
+            rec.kept = others + self.nbytes + rec.tail_limit
             self.cut = True
             self.v += 1
-            rec.spill_open(self.name)
-        rec.spill_write(self.name, text)
+        else:
+            rec.spill_write(self.name, text)
         self.omitted += _nbytes(text)
         self.tail.append(text)
         self.tail_bytes += _nbytes(text)

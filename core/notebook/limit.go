@@ -216,10 +216,22 @@ func (r *Recorder) addStream(o *Output, text string) {
 			r.kept += len(text)
 			return
 		}
-		head := cutBytes(text, r.limit-r.tail-r.kept)
-		s.head.WriteString(head)
-		r.kept += len(head) + r.tail
-		text = text[len(head):]
+		// Past the limit: the head keeps what leaves room for the tail,
+		// cut from what it had if need be; the rest is the middle.
+		others := r.kept - s.head.Len()
+		room := max(0, r.limit-r.tail-others)
+		if s.head.Len() > room {
+			h := s.head.String()
+			keep := cutBytes(h, room)
+			s.head.Reset()
+			s.head.WriteString(keep)
+			text = h[len(keep):] + text
+		} else {
+			fill := cutBytes(text, room-s.head.Len())
+			s.head.WriteString(fill)
+			text = text[len(fill):]
+		}
+		r.kept = others + s.head.Len() + r.tail
 		s.cut = true
 	}
 	s.omitted += len(text)
