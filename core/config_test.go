@@ -12,13 +12,14 @@ import (
 )
 
 func TestParseGPU(t *testing.T) {
-	for in, want := range map[string]GPU{"": {}, "h100": {"H100", 1}, "A100-80GB:4": {"A100-80GB", 4}, "none": {}} {
+	for in, want := range map[string]GPU{"": {}, "h100": {"H100", 1}, "A100-80GB:4": {"A100-80GB", 4}, "none": {},
+		"rtx-pro-6000": {"RTX-PRO-6000", 1}, "A10:4": {"A10", 4}, "h100!:8": {"H100!", 8}, "B200+": {"B200+", 1}} {
 		got, err := ParseGPU(in)
 		if err != nil || got != want {
 			t.Errorf("ParseGPU(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"Z80", "H100:0", "H100:x", "H100:-1"} {
+	for _, bad := range []string{"Z80", "H100:0", "H100:x", "H100:-1", "H200!", "T4+", "H100!!"} {
 		if _, err := ParseGPU(bad); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("ParseGPU(%q): %v, want ErrInvalidConfig", bad, err)
 		}

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -14,7 +15,14 @@ type GPU struct {
 
 // KnownGPUKinds are the GPU kinds Sena knows by name. A provider offers a
 // subset (Capabilities.GPUKinds).
-var KnownGPUKinds = []string{"T4", "L4", "A10G", "L40S", "A100", "A100-40GB", "A100-80GB", "H100", "H200", "B200"}
+var KnownGPUKinds = []string{"T4", "L4", "A10", "A10G", "L40S", "A100", "A100-40GB", "A100-80GB", "RTX-PRO-6000", "H100", "H200", "B200"}
+
+// GPUVariants are kinds that ask a backend for a known kind with a rule
+// about upgrades, as Modal names them: "H100!" is exactly an H100 (never
+// upgraded to an H200), "B200+" a B200 or a newer Blackwell at the B200
+// price. They parse like kinds; only a provider that lists them in
+// Capabilities.GPUKinds accepts them.
+var GPUVariants = []string{"H100!", "B200+"}
 
 // ParseGPU parses "", "H100" or "H100:4". Kinds are case-insensitive.
 func ParseGPU(s string) (GPU, error) {
@@ -30,12 +38,13 @@ func ParseGPU(s string) (GPU, error) {
 		}
 		kind, count = k, c
 	}
-	for _, known := range KnownGPUKinds {
+	for _, known := range slices.Concat(KnownGPUKinds, GPUVariants) {
 		if strings.EqualFold(kind, known) {
 			return GPU{Kind: known, Count: count}, nil
 		}
 	}
-	return GPU{}, Errorf(ErrInvalidConfig, "gpu %q: unknown GPU kind; known kinds are %s", s, strings.Join(KnownGPUKinds, ", "))
+	return GPU{}, Errorf(ErrInvalidConfig, "gpu %q: unknown GPU kind; known kinds are %s (and %s where a provider offers them)",
+		s, strings.Join(KnownGPUKinds, ", "), strings.Join(GPUVariants, ", "))
 }
 
 // String formats the GPU as ParseGPU reads it ("" for none).

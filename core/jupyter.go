@@ -18,6 +18,11 @@ type JupyterLaunch struct {
 	Port        int           // chosen by the provider; never 0 (1.x cannot report it)
 	RootDir     string        // notebook and working directory
 	IdleTimeout time.Duration // server shuts down after this long without kernel activity; 0 = never
+	// RemoteHost turns off the server's Host check, for a server reached
+	// through a tunnel under a name not known in advance (Modal). Servers
+	// reached at a loopback address keep it, which guards against DNS
+	// rebinding.
+	RemoteHost bool
 }
 
 // JupyterServerArgs are the arguments after `python -m jupyter_server` that
@@ -37,10 +42,13 @@ func JupyterServerArgs(l JupyterLaunch) []string {
 		"--ServerApp.iopub_data_rate_limit=1e10",
 		"--ServerApp.iopub_msg_rate_limit=1e6",
 	}
-	if l.IP != "127.0.0.1" {
-		// Tunnels and published ports rewrite the Host header.
-		args = append(args, "--ServerApp.allow_remote_access=True")
+	// jupyter_server turns its Host check off by itself when it listens on
+	// all interfaces (in containers), so it is set either way.
+	remote := "False"
+	if l.RemoteHost {
+		remote = "True"
 	}
+	args = append(args, "--ServerApp.allow_remote_access="+remote)
 	return args
 }
 
@@ -60,10 +68,18 @@ func JupyterServerArgs(l JupyterLaunch) []string {
 // or host has for another Python (Debian's ipykernel installs one for
 // /usr/bin/python3) is never the one started.
 //
+// With SENA_KERNEL_ENV_FILE naming a JSON object of variables, the
+// kernelspec's env carries them: every kernel gets them, the server's own
+// environment does not (container providers keep secrets out of the
+// container's inspectable config this way).
+//
 // It enforces Sena's idle rule: with --sena-idle-timeout=SECONDS, the
 // server stops (SIGTERM to itself: it shuts its kernels down and exits)
-// once no kernel has been busy or produced output for that long, whether
-// or not clients are connected. jupyter_server's own culler skips
+// once no kernel has been busy (or starting, which under load takes
+// seconds; at most 20 s of it counts, as a server that missed the
+// kernel's first status would see it starting forever) or produced output
+// for that long, whether or not clients are
+// connected. jupyter_server's own culler skips
 // connected kernels, and its shutdown timer counts any API request as
 // activity, so an agent holding a connection would keep a GPU forever.
 //
@@ -109,21 +125,28 @@ if _r:
     os.makedirs(_r, mode=0o700, exist_ok=True)
 _d = tempfile.mkdtemp(prefix="sena-kernels-", dir=_r)
 os.makedirs(os.path.join(_d, "kernels", "python3"))
+_spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+         "display_name": "Python 3 (ipykernel)", "language": "python",
+         "metadata": {"debugger": True, "sena": True}}
+_ef = os.environ.pop("SENA_KERNEL_ENV_FILE", None)
+if _ef:
+    with open(_ef) as _f:
+        _spec["env"] = json.load(_f)
 with open(os.path.join(_d, "kernels", "python3", "kernel.json"), "w") as _f:
-    json.dump({"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-               "display_name": "Python 3 (ipykernel)", "language": "python",
-               "metadata": {"debugger": True, "sena": True}}, _f)
+    json.dump(_spec, _f)
 os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (_d, os.environ.get("JUPYTER_PATH")) if p)
 from jupyter_server.serverapp import ServerApp, launch_new_instance
 def _sena_idle(app, limit):
-    last, step = time.time(), max(1.0, min(30.0, limit / 5))
+    last, step, starting = time.time(), max(1.0, min(30.0, limit / 5)), {}
     while True:
         time.sleep(step)
         try:
             km = app.kernel_manager
             for kid in list(km.list_kernel_ids()):
                 k = km.get_kernel(kid)
-                if getattr(k, "execution_state", "") == "busy":
+                state = getattr(k, "execution_state", "idle")
+                since = starting.setdefault(kid, time.time()) if state == "starting" else starting.pop(kid, None)
+                if state == "busy" or (state == "starting" and time.time() - since < 20):
                     last = time.time()
                 if getattr(k, "last_activity", None) is not None:
                     last = max(last, k.last_activity.timestamp())

@@ -18,6 +18,7 @@ import (
 //	CACHE/models--ORG--NAME/snapshots/COMMIT/PATH      relative symlink to ../../blobs/ETAG
 //	CACHE/models--ORG--NAME/refs/REVISION              the commit a branch or tag pointed at
 //	CACHE/models--ORG--NAME/trees/COMMIT.json          the repo's file list at COMMIT (huggingface_hub >= 1.x)
+//	CACHE/models--ORG--NAME/.sena/trees/COMMIT.json    the same list, kept by Sena (see writeTree)
 //	CACHE/.locks/models--ORG--NAME/ETAG.lock           taken while a blob is written
 
 var commitHash = regexp.MustCompile(`^[0-9a-f]{40}$`)
@@ -54,8 +55,22 @@ type treeCache struct {
 	Files         map[string]treeFile `json:"files"`
 }
 
+// senaTrees is where Sena keeps its copy of each commit's file list.
+const senaTrees = ".sena/trees"
+
+// readTree reads the commit's file list: Sena's copy, else the one
+// huggingface_hub wrote.
 func readTree(storage, commit string) (map[string]treeFile, bool) {
-	b, err := os.ReadFile(filepath.Join(storage, "trees", commit+".json"))
+	for _, dir := range []string{senaTrees, "trees"} {
+		if files, ok := readTreeFile(filepath.Join(storage, filepath.FromSlash(dir), commit+".json")); ok {
+			return files, true
+		}
+	}
+	return nil, false
+}
+
+func readTreeFile(path string) (map[string]treeFile, bool) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, false
 	}
@@ -66,10 +81,28 @@ func readTree(storage, commit string) (map[string]treeFile, bool) {
 	return t.Files, true
 }
 
-func writeTree(storage, commit string, files map[string]treeFile) error {
+// writeTree records the commit's file list. huggingface_hub reads
+// trees/COMMIT.json as the files a complete snapshot holds: offline, a
+// snapshot that lacks any of them is an IncompleteSnapshotError. So Sena
+// keeps the whole list under .sena/, where huggingface_hub does not look,
+// and writes trees/ only when it fetches every file (all true), as
+// huggingface_hub itself would; a snapshot of the safetensors alone then
+// reads as complete, as one from before tree listings existed does.
+func writeTree(storage, commit string, files map[string]treeFile, all bool) error {
 	b, err := json.MarshalIndent(treeCache{FormatVersion: 1, Files: files}, "", " ")
 	if err != nil {
 		return err
+	}
+	if _, ok := readTreeFile(filepath.Join(storage, filepath.FromSlash(senaTrees), commit+".json")); !ok {
+		if err := writeAtomic(filepath.Join(storage, filepath.FromSlash(senaTrees), commit+".json"), b); err != nil {
+			return err
+		}
+	}
+	if !all {
+		return nil
+	}
+	if _, ok := readTreeFile(filepath.Join(storage, "trees", commit+".json")); ok {
+		return nil
 	}
 	return writeAtomic(filepath.Join(storage, "trees", commit+".json"), b)
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/internal/humanize"
 )
 
 // DownloadOptions choose what Download fetches.
@@ -25,6 +26,10 @@ type DownloadOptions struct {
 	// Refresh asks the Hub which commit the revision points at now, even when
 	// the cache already holds a complete snapshot for it.
 	Refresh bool
+	// Progress, if set, hears the download as one step: the bytes of every
+	// selected file together, then a Finished report ("cached" when the
+	// cache had everything). Calls come one at a time.
+	Progress func(core.Progress)
 }
 
 // Snapshot is a model revision complete in the cache.
@@ -73,11 +78,12 @@ func (c *Client) Download(ctx context.Context, repo, revision string, opts *Down
 	if err != nil {
 		return nil, err
 	}
-	rep := &reporter{fn: c.progress}
+	rep := &reporter{fn: c.progress, step: opts.Progress}
 	storage := filepath.Join(c.cacheDir, RepoFolder(repo))
 
 	if !opts.Refresh {
 		if snap, ok := cachedSnapshot(storage, repo, revision, sel, rep); ok {
+			rep.finish(snap)
 			return snap, nil
 		}
 	}
@@ -92,7 +98,7 @@ func (c *Client) Download(ctx context.Context, repo, revision string, opts *Down
 			"no file of model %s at %s matches allow patterns %q and ignore patterns %q: the repo has %s",
 			repo, revision, opts.AllowPatterns, opts.IgnorePatterns, strings.Join(sortedKeys(tree), ", "))
 	}
-	if err := prepareStorage(c.cacheDir, storage, revision, commit, tree); err != nil {
+	if err := prepareStorage(c.cacheDir, storage, revision, commit, tree, len(names) == len(tree)); err != nil {
 		return nil, err
 	}
 	if err := checkSpace(storage, names, tree); err != nil {
@@ -100,19 +106,23 @@ func (c *Client) Download(ctx context.Context, repo, revision string, opts *Down
 	}
 
 	jobs := make([]job, len(names))
+	first := make([]Progress, len(names))
 	for i, n := range names {
 		jobs[i] = job{repo: repo, commit: commit, name: n, file: tree[n], storage: storage}
 		present := int64(0)
 		if blobPresent(filepath.Join(storage, "blobs", tree[n].etag()), tree[n].Size) {
 			present = tree[n].Size
 		}
-		rep.report(Progress{Repo: repo, File: n, Bytes: present, Total: tree[n].Size})
+		first[i] = Progress{Repo: repo, File: n, Bytes: present, Total: tree[n].Size}
 	}
+	rep.start(first)
 	got, err := c.fetchAll(ctx, jobs, rep)
 	if err != nil {
 		return nil, err
 	}
-	return &Snapshot{Repo: repo, Commit: commit, Path: filepath.Join(storage, "snapshots", commit), Files: names, BytesDownloaded: got}, nil
+	snap := &Snapshot{Repo: repo, Commit: commit, Path: filepath.Join(storage, "snapshots", commit), Files: names, BytesDownloaded: got}
+	rep.finish(snap)
+	return snap, nil
 }
 
 // cachedSnapshot is Download's no-network path.
@@ -130,14 +140,15 @@ func cachedSnapshot(storage, repo, revision string, sel selection, rep *reporter
 	}
 	tree, _ := readTree(storage, commit)
 	for _, n := range names {
-		rep.report(Progress{Repo: repo, File: n, Bytes: tree[n].Size, Total: tree[n].Size, Done: true})
+		rep.reportCached(Progress{Repo: repo, File: n, Bytes: tree[n].Size, Total: tree[n].Size, Done: true})
 	}
 	return &Snapshot{Repo: repo, Commit: commit, Path: filepath.Join(storage, "snapshots", commit), Files: names}, true
 }
 
 // prepareStorage writes the cache's tag, the revision's ref and the commit's
-// file list, as huggingface_hub does before fetching files.
-func prepareStorage(cacheDir, storage, revision, commit string, tree map[string]treeFile) error {
+// file list (see writeTree; all: every file of it will be fetched), as
+// huggingface_hub does before fetching files.
+func prepareStorage(cacheDir, storage, revision, commit string, tree map[string]treeFile, all bool) error {
 	if err := os.MkdirAll(filepath.Join(storage, "blobs"), 0o755); err != nil {
 		return diskError(err, cacheDir)
 	}
@@ -148,10 +159,8 @@ func prepareStorage(cacheDir, storage, revision, commit string, tree map[string]
 	if err := writeRef(storage, revision, commit); err != nil {
 		return diskError(err, storage)
 	}
-	if _, ok := readTree(storage, commit); !ok {
-		if err := writeTree(storage, commit, tree); err != nil {
-			return diskError(err, storage)
-		}
+	if err := writeTree(storage, commit, tree, all); err != nil {
+		return diskError(err, storage)
 	}
 	return nil
 }
@@ -177,7 +186,7 @@ func checkSpace(storage string, names []string, tree map[string]treeFile) error 
 	if ok && need > free {
 		return core.Errorf(core.ErrUnavailable,
 			"not enough disk space for the model in %s: it needs %s more and %s is free; free some space or point HF_HUB_CACHE at a larger disk",
-			storage, humanBytes(need), humanBytes(free))
+			storage, humanize.Bytes(need), humanize.Bytes(free))
 	}
 	return nil
 }
@@ -223,11 +232,11 @@ feed:
 	return total.Load(), firstErr
 }
 
-// Fetch downloads name@revision (see Download) and returns where it lives:
-// the snapshot folder, its commit and the cache root. It is what a
-// session.Manager's Models field needs.
-func (c *Client) Fetch(ctx context.Context, name, revision string) (snapshot, commit, cacheDir string, err error) {
-	s, err := c.Download(ctx, name, revision, nil)
+// Fetch downloads name@revision (see Download, and DownloadOptions.Progress
+// for progress) and returns where it lives: the snapshot folder, its commit
+// and the cache root. It is what a session.Manager's Models field needs.
+func (c *Client) Fetch(ctx context.Context, name, revision string, progress func(core.Progress)) (snapshot, commit, cacheDir string, err error) {
+	s, err := c.Download(ctx, name, revision, &DownloadOptions{Progress: progress})
 	if err != nil {
 		return "", "", "", err
 	}

@@ -63,8 +63,20 @@ func TestDownloadWritesTheHubCacheLayout(t *testing.T) {
 	if snap.BytesDownloaded != total {
 		t.Fatalf("BytesDownloaded %d, want %d", snap.BytesDownloaded, total)
 	}
-	if _, err := os.Stat(filepath.Join(storage, "trees", commit+".json")); err != nil {
-		t.Fatalf("no tree listing for huggingface_hub: %v", err)
+	// The file list: Sena's copy always; huggingface_hub's only when every
+	// file of it was fetched, which here (the .bin was skipped) is not so.
+	if _, err := os.Stat(filepath.Join(storage, ".sena", "trees", commit+".json")); err != nil {
+		t.Fatalf("no tree listing: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(storage, "trees", commit+".json")); err == nil {
+		t.Fatal("trees/COMMIT.json lists the .bin Sena skipped: huggingface_hub would call the snapshot incomplete")
+	}
+	all, err := newClient(t, s, cache, nil).Download(context.Background(), tiny, "main", &DownloadOptions{AllowPatterns: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(storage, "trees", commit+".json")); err != nil || len(all.Files) != len(files) {
+		t.Fatalf("after fetching every file (%d of %d), huggingface_hub's tree listing: %v", len(all.Files), len(files), err)
 	}
 	leftovers, _ := filepath.Glob(filepath.Join(storage, "blobs", "*.incomplete"))
 	if len(leftovers) != 0 {

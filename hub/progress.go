@@ -1,11 +1,10 @@
 package hub
 
 import (
-	"encoding/json"
-	"fmt"
-	"io"
 	"sync"
-	"time"
+
+	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/internal/humanize"
 )
 
 // Progress reports one file's transfer. Download first reports every file it
@@ -22,116 +21,74 @@ type Progress struct {
 	Done bool `json:"done"`
 }
 
-// reporter serialises calls to the user's callback.
+// reporter serialises calls to the user's callbacks: the per-file one of
+// Options.Progress and the per-download one of DownloadOptions.Progress.
 type reporter struct {
-	mu sync.Mutex
-	fn func(Progress)
+	mu    sync.Mutex
+	fn    func(Progress)
+	step  func(core.Progress)
+	files map[string]Progress
 }
 
-func (r *reporter) report(p Progress) {
-	if r == nil || r.fn == nil {
+func (r *reporter) report(p Progress) { r.send(p, true) }
+
+// start reports every file's state before the transfers, and the step's
+// total once, with all of them counted.
+func (r *reporter) start(files []Progress) {
+	for i, p := range files {
+		r.send(p, i == len(files)-1)
+	}
+}
+
+// reportCached tells only the per-file callback: a cached snapshot's one
+// step report is finish's "cached".
+func (r *reporter) reportCached(p Progress) { r.send(p, false) }
+
+func (r *reporter) send(p Progress, step bool) {
+	if r == nil || r.fn == nil && r.step == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.fn(p)
-}
-
-// ProgressPrinter renders Progress on w: as one terminal line redrawn at
-// most ten times a second (files done, bytes, speed, current file), ending
-// with a newline when every file is done; or, with asJSON, as JSON lines, one
-// per file at most every half second plus one when each file is done.
-func ProgressPrinter(w io.Writer, asJSON bool) func(Progress) {
-	p := &printer{w: w, json: asJSON, files: map[string]*fileState{}, start: time.Now()}
-	return p.update
-}
-
-type fileState struct {
-	Progress
-	lastJSON time.Time
-}
-
-type printer struct {
-	mu       sync.Mutex
-	w        io.Writer
-	json     bool
-	files    map[string]*fileState
-	start    time.Time
-	lastDraw time.Time
-	finished bool
-	startB   int64 // bytes present when the first report came, not counted in the speed
-}
-
-func (p *printer) update(u Progress) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	key := u.Repo + "\x00" + u.File
-	f := p.files[key]
-	if f == nil {
-		f = &fileState{}
-		p.files[key] = f
-		p.startB += u.Bytes
-		p.finished = false
+	if r.fn != nil {
+		r.fn(p)
 	}
-	f.Progress = u
-	now := time.Now()
-	if p.json {
-		if u.Done || now.Sub(f.lastJSON) >= 500*time.Millisecond {
-			f.lastJSON = now
-			b, _ := json.Marshal(u)
-			p.w.Write(append(b, '\n'))
-		}
+	if r.step == nil {
 		return
 	}
-	all := p.allDone()
-	if p.finished || (!all && now.Sub(p.lastDraw) < 100*time.Millisecond) {
+	if r.files == nil {
+		r.files = map[string]Progress{}
+	}
+	r.files[p.File] = p
+	if !step {
 		return
 	}
-	p.lastDraw = now
-	p.draw(u, now, all)
-	if all {
-		p.finished = true
-		fmt.Fprintln(p.w)
-	}
-}
-
-func (p *printer) allDone() bool {
-	for _, f := range p.files {
-		if !f.Done {
-			return false
-		}
-	}
-	return true
-}
-
-func (p *printer) draw(u Progress, now time.Time, all bool) {
 	var bytes, total int64
-	done := 0
-	for _, f := range p.files {
+	for _, f := range r.files {
 		bytes += f.Bytes
 		total += f.Total
-		if f.Done {
-			done++
-		}
 	}
-	speed := float64(bytes-p.startB) / max(now.Sub(p.start).Seconds(), 1e-3)
-	line := fmt.Sprintf("%s: %d/%d files, %s / %s, %s/s", u.Repo, done, len(p.files), humanBytes(bytes), humanBytes(total), humanBytes(int64(speed)))
-	if !all {
-		line += "  " + u.File
-	}
-	// \r returns to the line start; \x1b[K clears what a longer earlier line left.
-	fmt.Fprintf(p.w, "\r%s\x1b[K", line)
+	r.step(core.Progress{Step: StepName(p.Repo), Message: p.File, Done: bytes, Total: total, Unit: core.UnitBytes})
 }
 
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
+// finish sends a download's last report: "cached" when nothing came over
+// the network, as a cached model is announced once.
+func (r *reporter) finish(s *Snapshot) {
+	if r == nil || r.step == nil {
+		return
 	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var total int64
+	for _, f := range r.files {
+		total += f.Total
 	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+	msg := "cached"
+	if s.BytesDownloaded > 0 {
+		msg = "downloaded " + humanize.Bytes(s.BytesDownloaded)
+	}
+	r.step(core.Progress{Step: StepName(s.Repo), Message: msg, Done: total, Total: total, Unit: core.UnitBytes, Finished: true})
 }
+
+// StepName is the core.Progress Step of a model's download.
+func StepName(repo string) string { return "model " + repo }

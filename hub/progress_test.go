@@ -1,11 +1,11 @@
 package hub
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/sena-labs/sena/core"
 )
 
 func TestDownloadReportsProgress(t *testing.T) {
@@ -34,46 +34,40 @@ func TestDownloadReportsProgress(t *testing.T) {
 	}
 }
 
-func TestProgressPrinter(t *testing.T) {
-	updates := []Progress{
-		{Repo: "o/m", File: "a", Total: 2000},
-		{Repo: "o/m", File: "b", Total: 10},
-		{Repo: "o/m", File: "a", Bytes: 1000, Total: 2000},
-		{Repo: "o/m", File: "b", Bytes: 10, Total: 10, Done: true},
-		{Repo: "o/m", File: "a", Bytes: 2000, Total: 2000, Done: true},
+// DownloadOptions.Progress hears one step for the whole model: bytes rise
+// to the total, then one Finished report; a second, cached download is that
+// one report, "cached".
+func TestDownloadReportsOneStep(t *testing.T) {
+	s, files, _ := serveTiny(t)
+	c := newClient(t, s, t.TempDir(), nil)
+	var steps []core.Progress
+	opts := &DownloadOptions{Progress: func(p core.Progress) { steps = append(steps, p) }}
+	snap, err := c.Download(context.Background(), tiny, "main", opts)
+	if err != nil {
+		t.Fatal(err)
 	}
-
-	var js strings.Builder
-	pj := ProgressPrinter(&js, true)
-	for _, u := range updates {
-		pj(u)
+	var total int64
+	for _, f := range snap.Files {
+		total += int64(len(files[f]))
 	}
-	var got []Progress
-	sc := bufio.NewScanner(strings.NewReader(js.String()))
-	for sc.Scan() {
-		var p Progress
-		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
-			t.Fatalf("not a JSON line: %q", sc.Text())
+	var last int64
+	for i, p := range steps {
+		if p.Step != "model "+tiny || p.Unit != core.UnitBytes || p.Done < last || p.Done > p.Total || p.Finished != (i == len(steps)-1) {
+			t.Fatalf("report %d: %+v (after %d bytes)", i, p, last)
 		}
-		got = append(got, p)
+		last = p.Done
 	}
-	// Throttled: the first report of each file, then each Done; the mid-transfer update of a comes too soon.
-	if len(got) != 4 || got[2] != updates[3] || got[3] != updates[4] {
-		t.Fatalf("JSON lines %+v", got)
+	end := steps[len(steps)-1]
+	if len(steps) < 3 || end.Done != total || end.Total != total || !strings.HasPrefix(end.Message, "downloaded ") {
+		t.Fatalf("reports %+v; want bytes rising to %d, then a finished \"downloaded\"", steps, total)
 	}
 
-	var term strings.Builder
-	pt := ProgressPrinter(&term, false)
-	for _, u := range updates {
-		pt(u)
+	steps = nil
+	if _, err := c.Download(context.Background(), tiny, "main", opts); err != nil {
+		t.Fatal(err)
 	}
-	out := term.String()
-	frames := strings.Split(out, "\r")
-	final := frames[len(frames)-1]
-	if !strings.HasPrefix(final, "o/m: 2/2 files, 2.0 kB / 2.0 kB, ") || !strings.HasSuffix(final, "\x1b[K\n") {
-		t.Fatalf("last frame %q, want 2/2 files and 2.0 kB, ending the line", final)
-	}
-	if strings.Count(out, "\n") != 1 {
-		t.Fatalf("terminal output %q: want one line, redrawn with \\r", out)
+	want := core.Progress{Step: "model " + tiny, Message: "cached", Done: total, Total: total, Unit: core.UnitBytes, Finished: true}
+	if len(steps) != 1 || steps[0] != want {
+		t.Fatalf("cached download reported %+v, want only %+v", steps, want)
 	}
 }

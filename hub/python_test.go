@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,7 +65,25 @@ print(snapshot_download("`+tiny+`", ignore_patterns=["*.bin"]))`, "HF_ENDPOINT="
 	if want := filepath.Join(official, "models--sena-test--tiny-llama", "snapshots", snap.Commit); got != want {
 		t.Fatalf("huggingface_hub's snapshot %s, want %s", got, want)
 	}
+	// The same files, links and refs. The one difference: huggingface_hub
+	// keeps the commit's file list in trees/, where it means "a complete
+	// snapshot has every one of these"; Sena fetched the safetensors only,
+	// so it keeps the list in .sena/trees/ (see writeTree), same bytes.
 	a, b := listCache(t, sena), listCache(t, official)
+	treeFile := "models--sena-test--tiny-llama/trees/" + snap.Commit + ".json"
+	senaTree := "models--sena-test--tiny-llama/.sena/trees/" + snap.Commit + ".json"
+	for _, k := range []string{"models--sena-test--tiny-llama/.sena", "models--sena-test--tiny-llama/.sena/trees", senaTree} {
+		if _, ok := a[k]; !ok {
+			t.Errorf("sena's cache lacks %s", k)
+		}
+		delete(a, k)
+	}
+	for _, k := range []string{"models--sena-test--tiny-llama/trees", treeFile} {
+		delete(b, k)
+	}
+	if _, ok := a[treeFile]; ok {
+		t.Errorf("sena wrote %s although it fetched only some of the files it lists", treeFile)
+	}
 	if !strings.HasPrefix(a["models--sena-test--tiny-llama/snapshots/"+snap.Commit+"/model.safetensors"], "link -> ") {
 		t.Fatalf("the cache listing misses the snapshot: %v", a)
 	}
@@ -80,11 +99,11 @@ print(snapshot_download("`+tiny+`", ignore_patterns=["*.bin"]))`, "HF_ENDPOINT="
 			}
 		}
 	}
-	for _, f := range []string{"models--sena-test--tiny-llama/trees/" + snap.Commit + ".json", "CACHEDIR.TAG"} {
-		x, _ := os.ReadFile(filepath.Join(sena, f))
-		y, _ := os.ReadFile(filepath.Join(official, f))
+	for _, f := range [][2]string{{senaTree, treeFile}, {"CACHEDIR.TAG", "CACHEDIR.TAG"}} {
+		x, _ := os.ReadFile(filepath.Join(sena, f[0]))
+		y, _ := os.ReadFile(filepath.Join(official, f[1]))
 		if string(x) != string(y) {
-			t.Errorf("%s differs:\nsena:\n%s\nhuggingface_hub:\n%s", f, x, y)
+			t.Errorf("%s differs:\nsena:\n%s\nhuggingface_hub:\n%s", f[0], x, y)
 		}
 	}
 }
@@ -127,29 +146,31 @@ print(snapshot_download("`+tiny+`"))`, "HF_ENDPOINT="+s.URL, "HF_HUB_CACHE="+cac
 	}
 }
 
+// TestTransformersLoadsWhatSenaDownloaded: transformers, offline, loads
+// every interop repo (safetensors beside .bin; sharded with both indexes)
+// from the cache Sena wrote, by path and by repo id, with every weight.
 func TestTransformersLoadsWhatSenaDownloaded(t *testing.T) {
 	py := needPython(t, "torch", "transformers")
-	s := hubtest.NewServer(t)
-	s.AddRepo(tiny, "main", hubtest.TinyLlama())
-	cache := t.TempDir()
-	snap, err := newClient(t, s, cache, nil).Download(context.Background(), tiny, "main", nil)
-	if err != nil {
-		t.Fatal(err)
+	s, cache, snaps := senaCache(t)
+	repos := slices.Sorted(maps.Keys(snaps))
+	paths := make([]string, len(repos))
+	for i, r := range repos {
+		paths[i] = snaps[r].Path
 	}
-	s.ResetStats()
 	out := runPython(t, py, `import json, os, torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 res = {}
-for name, src, kw in [("path", os.environ["SNAP"], {}), ("repo", "`+tiny+`", {"cache_dir": os.environ["CACHE"]})]:
-    model, info = AutoModelForCausalLM.from_pretrained(src, output_loading_info=True, **kw)
-    tok = AutoTokenizer.from_pretrained(src, **kw)
-    ids = tok("hello world", return_tensors="pt").input_ids
-    with torch.no_grad():
-        logits = model(ids).logits
-    res[name] = {"class": type(model).__name__, "missing": sorted(info["missing_keys"]), "unexpected": sorted(info["unexpected_keys"]),
-                 "mismatched": [str(m) for m in info["mismatched_keys"]], "ids": ids[0].tolist(),
-                 "shape": list(logits.shape), "finite": bool(torch.isfinite(logits).all())}
-print(json.dumps(res))`, "HF_HUB_OFFLINE=1", "HF_ENDPOINT="+s.URL, "SNAP="+snap.Path, "CACHE="+cache)
+for repo, path in zip(os.environ["REPOS"].split(), os.environ["SNAPS"].split()):
+    for name, src, kw in [("path", path, {}), ("repo", repo, {"cache_dir": os.environ["CACHE"]})]:
+        model, info = AutoModelForCausalLM.from_pretrained(src, output_loading_info=True, **kw)
+        tok = AutoTokenizer.from_pretrained(src, **kw)
+        ids = tok("hello world", return_tensors="pt").input_ids
+        with torch.no_grad():
+            logits = model(ids).logits
+        res[repo + " by " + name] = {"class": type(model).__name__, "missing": sorted(info["missing_keys"]), "unexpected": sorted(info["unexpected_keys"]),
+                     "mismatched": [str(m) for m in info["mismatched_keys"]], "ids": ids[0].tolist(),
+                     "shape": list(logits.shape), "finite": bool(torch.isfinite(logits).all())}
+print(json.dumps(res))`, "HF_HUB_OFFLINE=1", "HF_ENDPOINT="+s.URL, "REPOS="+strings.Join(repos, " "), "SNAPS="+strings.Join(paths, " "), "CACHE="+cache)
 	var res map[string]struct {
 		Class                           string
 		Missing, Unexpected, Mismatched []string
@@ -160,13 +181,15 @@ print(json.dumps(res))`, "HF_HUB_OFFLINE=1", "HF_ENDPOINT="+s.URL, "SNAP="+snap.
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatalf("python printed %q: %v", out, err)
 	}
-	for _, how := range []string{"path", "repo"} {
-		r := res[how]
+	if len(res) != 2*len(repos) {
+		t.Fatalf("loaded %d ways, want %d: %v", len(res), 2*len(repos), res)
+	}
+	for how, r := range res {
 		if r.Class != "LlamaForCausalLM" || len(r.Missing)+len(r.Unexpected)+len(r.Mismatched) != 0 || !r.Finite {
-			t.Fatalf("by %s: %+v; want a LlamaForCausalLM with every weight loaded", how, r)
+			t.Fatalf("%s: %+v; want a LlamaForCausalLM with every weight loaded", how, r)
 		}
 		if len(r.IDs) != 2 || r.IDs[0] != 4 || r.IDs[1] != 5 || len(r.Shape) != 3 || r.Shape[2] != hubtest.TinyLlamaConfig.Vocab {
-			t.Fatalf("by %s: tokens %v, logits %v; want [4 5] and vocab-sized logits", how, r.IDs, r.Shape)
+			t.Fatalf("%s: tokens %v, logits %v; want [4 5] and vocab-sized logits", how, r.IDs, r.Shape)
 		}
 	}
 	if s.Requests() != 0 {

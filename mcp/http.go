@@ -28,8 +28,8 @@ type HTTPOptions struct {
 
 // ServeHTTP serves the tools over streamable HTTP until ctx ends.
 func (s *Server) ServeHTTP(ctx context.Context, o HTTPOptions) error {
-	if o.Token == "" {
-		return errors.New("the HTTP transport needs a bearer token")
+	if len(o.Token) < MinTokenBytes {
+		return fmt.Errorf("the HTTP transport's bearer token has %d bytes; it needs at least %d (a guessable token lets anyone run code): unset SENA_MCP_TOKEN to have one generated", len(o.Token), MinTokenBytes)
 	}
 	if err := checkLoopback(o.Addr, o.AllowRemote); err != nil {
 		return err
@@ -72,13 +72,17 @@ func checkLoopback(addr string, allowRemote bool) error {
 		"listen on 127.0.0.1, or pass --allow-remote (behind TLS)", addr)
 }
 
-// requireToken lets through requests with "Authorization: Bearer <token>".
-// The comparison takes constant time; the token is never logged.
+// MinTokenBytes is the shortest bearer token the HTTP transport accepts.
+const MinTokenBytes = 32
+
+// requireToken lets through requests with "Authorization: Bearer <token>";
+// the scheme is case-insensitive (RFC 6750, RFC 7235). The comparison takes
+// constant time; the token is never logged.
 func requireToken(token string, next http.Handler) http.Handler {
-	want := []byte("Bearer " + token)
+	want := []byte(token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := []byte(strings.TrimSpace(r.Header.Get("Authorization")))
-		if subtle.ConstantTimeCompare(got, want) != 1 {
+		scheme, got, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sena"`)
 			http.Error(w, "missing or wrong bearer token (sena mcp --http prints it, or set SENA_MCP_TOKEN)", http.StatusUnauthorized)
 			return

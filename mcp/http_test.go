@@ -3,18 +3,21 @@ package mcp
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-type bearer struct{ token string }
+type bearer struct{ scheme, token string }
 
 func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
+	r.Header.Set("Authorization", b.scheme+" "+b.token)
 	return http.DefaultTransport.RoundTrip(r)
 }
+
+const testToken = "tok-0123456789abcdef0123456789abcdef"
 
 // TestHTTPNeedsToken serves over streamable HTTP: a client with the token
 // calls tools, one without is turned away.
@@ -23,7 +26,7 @@ func TestHTTPNeedsToken(t *testing.T) {
 	defer cancel()
 	srv := New(newManager(t), Options{})
 	ready := make(chan string, 1)
-	go srv.ServeHTTP(ctx, HTTPOptions{Addr: "127.0.0.1:0", Token: "tok-123", Ready: func(u string) { ready <- u }})
+	go srv.ServeHTTP(ctx, HTTPOptions{Addr: "127.0.0.1:0", Token: testToken, Ready: func(u string) { ready <- u }})
 	url := <-ready
 
 	resp, err := http.Post(url, "application/json", nil)
@@ -35,21 +38,34 @@ func TestHTTPNeedsToken(t *testing.T) {
 		t.Fatalf("no token: HTTP %d, want 401", resp.StatusCode)
 	}
 
-	cs, err := sdk.NewClient(&sdk.Implementation{Name: "t"}, nil).Connect(ctx,
-		&sdk.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearer{"tok-123"}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
-	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "list_sessions", Arguments: map[string]any{}})
-	if err != nil || res.IsError {
-		t.Fatalf("list_sessions over HTTP: %v %v", err, res)
+	// The scheme is case-insensitive (RFC 6750).
+	for _, scheme := range []string{"Bearer", "bearer", "BEARER"} {
+		cs, err := sdk.NewClient(&sdk.Implementation{Name: "t"}, nil).Connect(ctx,
+			&sdk.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearer{scheme, testToken}}}, nil)
+		if err != nil {
+			t.Fatalf("scheme %q: %v", scheme, err)
+		}
+		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "list_sessions", Arguments: map[string]any{}})
+		cs.Close()
+		if err != nil || res.IsError {
+			t.Fatalf("list_sessions over HTTP: %v %v", err, res)
+		}
 	}
 
 	_, err = sdk.NewClient(&sdk.Implementation{Name: "t"}, nil).Connect(ctx,
-		&sdk.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearer{"wrong"}}}, nil)
+		&sdk.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearer{"Bearer", "wrong"}}}, nil)
 	if err == nil {
 		t.Fatal("a wrong token connected")
+	}
+}
+
+// A short bearer token is refused: it would be the only guard of a server
+// that runs any code.
+func TestHTTPRefusesShortToken(t *testing.T) {
+	srv := New(newManager(t), Options{})
+	err := srv.ServeHTTP(context.Background(), HTTPOptions{Addr: "127.0.0.1:0", Token: "tok-123"})
+	if err == nil || !strings.Contains(err.Error(), "at least 32") {
+		t.Fatalf("a 7-byte token: %v", err)
 	}
 }
 

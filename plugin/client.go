@@ -57,7 +57,7 @@ func (c *Client) Info(ctx context.Context) (*core.ProviderInfo, error) {
 }
 
 // Create implements core.Provider. req.Progress, if set, receives the
-// provider's progress messages in order, on the calling goroutine.
+// provider's progress reports in order, on the calling goroutine.
 func (c *Client) Create(ctx context.Context, req *core.CreateRequest) (*core.CreateResponse, error) {
 	// The stream outlives no call: cancelling it tells the plugin to stop.
 	ctx, cancel := context.WithCancel(ctx)
@@ -78,7 +78,7 @@ func (c *Client) Create(ctx context.Context, req *core.CreateRequest) (*core.Cre
 		switch ev := ev.GetEvent().(type) {
 		case *pb.CreateEvent_Progress:
 			if req.Progress != nil {
-				req.Progress(ev.Progress.GetMessage())
+				req.Progress(progressFromProto(ev.Progress))
 			}
 		case *pb.CreateEvent_Result:
 			if result != nil {
@@ -99,7 +99,7 @@ func (c *Client) Inspect(ctx context.Context, req *core.InspectRequest) (*core.I
 	if err != nil {
 		return nil, c.callError(ctx, "Inspect", err)
 	}
-	return &core.InspectResponse{Status: core.Status(resp.GetStatus()), Endpoint: endpointFromProto(resp.GetEndpoint())}, nil
+	return &core.InspectResponse{Status: core.Status(resp.GetStatus()), Reason: resp.GetReason(), Endpoint: endpointFromProto(resp.GetEndpoint()), GPUs: resp.GetGpus()}, nil
 }
 
 // Destroy implements core.Provider.

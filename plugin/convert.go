@@ -105,6 +105,17 @@ func createRequestFromProto(r *pb.CreateRequest) *core.CreateRequest {
 	}
 }
 
+func progressToProto(p core.Progress) *pb.Progress {
+	return &pb.Progress{Message: p.Message, Step: p.Step, Done: p.Done, Total: p.Total, Unit: p.Unit, Finished: p.Finished}
+}
+
+func progressFromProto(p *pb.Progress) core.Progress {
+	return core.Progress{
+		Message: p.GetMessage(), Step: p.GetStep(), Done: p.GetDone(), Total: p.GetTotal(),
+		Unit: p.GetUnit(), Finished: p.GetFinished(),
+	}
+}
+
 func specToProto(s *core.SandboxSpec) *pb.SandboxSpec {
 	out := &pb.SandboxSpec{
 		Gpu:              &pb.GPU{Kind: s.GPU.Kind, Count: int64(s.GPU.Count)},
@@ -171,11 +182,11 @@ func endpointFromProto(e *pb.Endpoint) core.Endpoint {
 }
 
 func sandboxToProto(s core.SandboxInfo) *pb.SandboxInfo {
-	return &pb.SandboxInfo{Handle: handleToProto(s.Handle), Labels: s.Labels, Status: string(s.Status)}
+	return &pb.SandboxInfo{Handle: handleToProto(s.Handle), Labels: s.Labels, Status: string(s.Status), Reason: s.Reason, Gpus: s.GPUs}
 }
 
 func sandboxFromProto(s *pb.SandboxInfo) core.SandboxInfo {
-	return core.SandboxInfo{Handle: handleFromProto(s.GetHandle()), Labels: s.GetLabels(), Status: core.Status(s.GetStatus())}
+	return core.SandboxInfo{Handle: handleFromProto(s.GetHandle()), Labels: s.GetLabels(), Status: core.Status(s.GetStatus()), Reason: s.GetReason(), GPUs: s.GetGpus()}
 }
 
 // legacyPython is the interpreter option as the v1.0 spec carried it, for

@@ -40,13 +40,13 @@ func (s *server) Create(req *pb.CreateRequest, stream pb.Provider_CreateServer) 
 	var mu sync.Mutex
 	done := false
 	if req.GetWantProgress() {
-		creq.Progress = func(msg string) {
+		creq.Progress = func(p core.Progress) {
 			mu.Lock()
 			defer mu.Unlock()
 			if !done {
 				// Progress is best effort: a failed send means the host left,
 				// and the provider sees that through its context.
-				_ = stream.Send(&pb.CreateEvent{Event: &pb.CreateEvent_Progress{Progress: &pb.Progress{Message: msg}}})
+				_ = stream.Send(&pb.CreateEvent{Event: &pb.CreateEvent_Progress{Progress: progressToProto(p)}})
 			}
 		}
 	}
@@ -75,7 +75,7 @@ func (s *server) Inspect(ctx context.Context, req *pb.InspectRequest) (*pb.Inspe
 	if resp == nil {
 		return nil, noResult("Inspect")
 	}
-	return &pb.InspectResponse{Status: string(resp.Status), Endpoint: endpointToProto(resp.Endpoint)}, nil
+	return &pb.InspectResponse{Status: string(resp.Status), Reason: resp.Reason, Endpoint: endpointToProto(resp.Endpoint), Gpus: resp.GPUs}, nil
 }
 
 func (s *server) Destroy(ctx context.Context, req *pb.DestroyRequest) (*pb.DestroyResponse, error) {

@@ -30,8 +30,8 @@ func checkScripted(t *testing.T, p core.Provider) {
 	}
 
 	req := fakeprovider.CreateRequest()
-	var progress []string
-	req.Progress = func(msg string) { progress = append(progress, msg) }
+	var progress []core.Progress
+	req.Progress = func(p core.Progress) { progress = append(progress, p) }
 	resp, err := p.Create(ctx, req)
 	if err != nil {
 		t.Fatalf("Create: %v", err) // names the fields that did not survive
@@ -39,8 +39,8 @@ func checkScripted(t *testing.T, p core.Provider) {
 	if want := fakeprovider.CreateResponse(); !reflect.DeepEqual(resp, want) {
 		t.Errorf("Create = %+v, want %+v", resp, want)
 	}
-	if !slices.Equal(progress, fakeprovider.ProgressMessages) {
-		t.Errorf("progress = %q, want %q", progress, fakeprovider.ProgressMessages)
+	if !slices.Equal(progress, fakeprovider.ProgressReports) {
+		t.Errorf("progress = %+v, want %+v", progress, fakeprovider.ProgressReports)
 	}
 
 	ins, err := p.Inspect(ctx, &core.InspectRequest{Handle: resp.Handle})
@@ -114,7 +114,7 @@ func TestProgressCallbackOnlyWhenHostListens(t *testing.T) {
 		return fakeprovider.CreateResponse(), nil
 	}
 	p := plugintest.Serve(t, fake)
-	for _, progress := range []func(string){nil, func(string) {}} {
+	for _, progress := range []func(core.Progress){nil, func(core.Progress) {}} {
 		if _, err := p.Create(context.Background(), &core.CreateRequest{SessionID: "s", Progress: progress}); err != nil {
 			t.Fatal(err)
 		}

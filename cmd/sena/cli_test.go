@@ -148,9 +148,27 @@ func TestNotebookSessionLifecycle(t *testing.T) {
 
 			var ls []map[string]any
 			json.Unmarshal([]byte(c.ok("--json", "ls").stdout), &ls)
-			if len(ls) != 1 || ls[0]["id"] != u.SessionID || ls[0]["status"] != "running" {
+			if len(ls) != 1 || ls[0]["session_id"] != u.SessionID || ls[0]["status"] != "running" {
 				t.Fatalf("ls --json: %v", ls)
 			}
+			table := c.ok("ls").stdout
+			for _, line := range strings.Split(strings.TrimSpace(table), "\n") {
+				if len(line) > 100 {
+					t.Errorf("ls line of %d characters: %q", len(line), line)
+				}
+			}
+			if f := strings.Fields(table); len(f) < 6 || strings.Join(f[:6], " ") != "SESSION STATUS PROVIDER GPU AGE MODELS" || !strings.Contains(table, u.SessionID+"  running  local") {
+				t.Errorf("ls table:\n%s", table)
+			}
+			if wide := c.ok("ls", "--wide").stdout; !strings.Contains(wide, u.JupyterURL) || strings.Contains(table, "token=") {
+				t.Errorf("the URL belongs in ls --wide only:\n%s\n%s", table, wide)
+			}
+
+			// Piped, `sena notebook ID` writes the notebook to stdout.
+			piped := c.ok("notebook", u.SessionID[:5])
+			pipedFile := filepath.Join(t.TempDir(), "piped.ipynb")
+			os.WriteFile(pipedFile, []byte(piped.stdout), 0o644)
+			nbtest.Validate(t, pipedFile)
 
 			out := filepath.Join(t.TempDir(), "out.ipynb")
 			c.ok("notebook", "-o", out, u.SessionID)
@@ -183,6 +201,40 @@ func TestNotebookSessionLifecycle(t *testing.T) {
 
 // TestConcurrentExecsQueue runs several sena processes at once on one
 // session: every cell lands, in one valid notebook.
+// TestConnectSharesTheKernel: the connection file `sena connect` prints
+// lets jupyter_client (what `jupyter console --existing` uses) run code in
+// the same kernel, with the state `sena exec` left there.
+func TestConnectSharesTheKernel(t *testing.T) {
+	py := jupytertest.Interpreters(t)[0].Path
+	c := newCLI(t)
+	u := c.up("--python", py)
+	c.ok("exec", u.SessionID, "shared = 'set by sena exec'")
+	var conn struct {
+		ConnectionFile string `json:"connection_file"`
+		Token          string `json:"token"`
+		ServerURL      string `json:"server_url"`
+	}
+	if err := json.Unmarshal([]byte(c.ok("--json", "connect", u.SessionID[:6]).stdout), &conn); err != nil || conn.ConnectionFile == "" {
+		t.Fatalf("connect: %+v %v", conn, err)
+	}
+	if !strings.Contains(c.ok("connect").stdout, "jupyter console --existing "+conn.ConnectionFile) {
+		t.Error("connect does not say how to use the connection file with jupyter console")
+	}
+	code := `import sys
+from jupyter_client import BlockingKernelClient
+kc = BlockingKernelClient(connection_file=sys.argv[1])
+kc.load_connection_file()
+kc.start_channels()
+kc.wait_for_ready(timeout=30)
+out = []
+kc.execute_interactive("print(shared)", output_hook=lambda m: out.append(m["content"].get("text", "")), timeout=30)
+print("".join(out), end="")`
+	got, err := exec.Command(py, "-c", code, conn.ConnectionFile).CombinedOutput()
+	if err != nil || string(got) != "set by sena exec\n" {
+		t.Fatalf("jupyter_client on the connection file: %q %v", got, err)
+	}
+}
+
 func TestConcurrentExecsQueue(t *testing.T) {
 	c := newCLI(t)
 	u := c.up("--python", jupytertest.Interpreters(t)[0].Path)
@@ -250,14 +302,15 @@ func TestBadInput(t *testing.T) {
 		{"unknown gpu", []string{"up", "--gpu", "Z80"}, 2, "unknown GPU kind"},
 		{"gpu the host lacks", []string{"up", "--python", py, "--gpu", "H100"}, 2, "H100"},
 		{"unknown session", []string{"exec", "nosuch", "1"}, 1, `no session "nosuch"`},
-		{"exec usage", []string{"exec", "onlyone"}, 2, "SESSION_ID CODE"},
+		{"exec usage", []string{"exec", "a", "b", "c"}, 2, "[SESSION] CODE"},
+		{"exec with no session", []string{"exec", "1"}, 1, "no session is running"},
 		{"python without jupyter", []string{"up", "--python", filepath.Join(noJupyter, "bin", "python3")}, 2, "jupyter"},
 		{"not a plugin", []string{"--plugin-dir", bogusDir, "--provider", "bogus", "up"}, 1, "sena-provider-bogus"},
 		{"image on local", []string{"up", "--image", "x"}, 2, "--image"},
 		{"memory on local", []string{"up", "--python", py, "--memory", "512"}, 2, "--memory"},
 		{"system package on local", []string{"up", "--python", py, "--system-package", "cowsay"}, 2, "--system-package"},
 		{"fractional cpus on local", []string{"up", "--python", py, "--cpus", "0.5"}, 2, "whole number"},
-		{"unknown provider option", []string{"up", "--provider-option", "pyhton=/usr/bin/python3"}, 2, "its options are python"},
+		{"unknown provider option", []string{"up", "--provider-option", "pyhton=/usr/bin/python3"}, 2, "no such option; its options are acknowledge_visible_models, python"},
 		{"malformed provider option", []string{"up", "--provider-option", "python"}, 2, "KEY=VALUE"},
 		{"python and its option disagree", []string{"up", "--python", py, "--provider-option", "python=/other"}, 2, "disagree"},
 		{"bad env", []string{"up", "--env", "novalue"}, 2, "KEY=VALUE"},

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/sena-labs/sena/core/kernel"
 	"github.com/sena-labs/sena/core/notebook"
@@ -14,19 +15,25 @@ import (
 )
 
 var execCommand = &cli.Command{
-	Name:      "exec",
-	Usage:     "run code in a session's kernel (a shell command in cli sessions); the notebook records it",
-	UsageText: "sena exec SESSION_ID CODE [--timeout D] | sena exec SESSION_ID - < code.py | sena exec SESSION_ID -f code.py",
+	Name:  "exec",
+	Usage: "run code in a session's kernel (a shell command in cli sessions); the notebook records it",
+	UsageText: "sena exec [SESSION] CODE [--timeout D]\n" +
+		"sena exec [SESSION] - < code.py\n" +
+		"sena exec [SESSION] -f code.py\n\n" +
+		"SESSION is an id or a unique prefix of one; without it, the one running session.\n" +
+		"Code that starts with - goes after --: sena exec ID -- -x\n" +
+		"Exit status: 0, 1 when the code raised or was interrupted, 2 for usage errors;\n" +
+		"in cli sessions the command's own.",
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read the code from this file"},
-		&cli.DurationFlag{Name: "timeout", Usage: "interrupt the kernel after this long (e.g. 30s)"},
+		&cli.DurationFlag{Name: "timeout", Usage: "interrupt the kernel after this long (e.g. 30s); its state is kept"},
 	},
 	Action: func(c *cli.Context) error {
-		id, code, err := execArgs(c)
+		e, err := newEnv(c)
 		if err != nil {
 			return err
 		}
-		e, err := newEnv(c)
+		id, code, err := execArgs(c, e)
 		if err != nil {
 			return err
 		}
@@ -38,22 +45,19 @@ var execCommand = &cli.Command{
 		if n := s.Notice(c.Context); n != "" {
 			fmt.Fprintln(c.App.ErrWriter, "sena: note:", n)
 		}
-		p := &outputPrinter{stdout: c.App.Writer, stderr: c.App.ErrWriter, quiet: e.json, skipError: s.IsExitStatus}
+		p := &outputPrinter{stdout: c.App.Writer, stderr: c.App.ErrWriter, quiet: e.json, skipError: s.IsExitStatus, color: useColor(c, os.Stderr)}
 		ex, err := s.Execute(c.Context, code, &session.ExecOptions{OnEvent: p.event, Timeout: c.Duration("timeout")})
 		if err != nil {
 			return err
 		}
 		if e.json {
-			if err := writeJSON(c, execOutput{
-				Status: ex.Result.Status, ExecutionCount: ex.Result.ExecutionCount, CellIndex: ex.CellIndex,
-				Interrupted: ex.Result.Interrupted, ExitCode: ex.ExitCode, Outputs: ex.Cell.Outputs,
-			}); err != nil {
+			if err := writeJSON(c, newExecOutput(s.ID, ex)); err != nil {
 				return err
 			}
 		}
 		switch {
 		case ex.Result.Interrupted:
-			return cli.Exit(fmt.Sprintf("interrupted after %s (the kernel is alive; its state is kept)", c.Duration("timeout")), 1)
+			return cli.Exit(fmt.Sprintf("interrupted after %s (the kernel is alive; its state is kept)", ex.Elapsed.Round(100*time.Millisecond)), exitFailed)
 		case ex.ExitCode != 0:
 			return cli.Exit("", ex.ExitCode)
 		}
@@ -61,42 +65,70 @@ var execCommand = &cli.Command{
 	},
 }
 
-func execArgs(c *cli.Context) (id, code string, err error) {
+// execArgs reads [SESSION] CODE, [SESSION] -, or [SESSION] -f FILE.
+func execArgs(c *cli.Context, e *env) (id, code string, err error) {
 	args := c.Args().Slice()
+	want := 2
+	if c.IsSet("file") {
+		want = 1
+	}
 	switch {
-	case c.IsSet("file") && len(args) == 1:
+	case len(args) == want:
+		id, args = args[0], args[1:]
+	case len(args) == want-1:
+		if len(args) == 1 {
+			if _, err := e.manager.Store().Get(args[0]); err == nil {
+				return "", "", usageErr("exec wants CODE after the session id %s (see sena exec --help)", args[0])
+			}
+		}
+		if id, err = e.manager.OnlySession(); err != nil {
+			return "", "", fmt.Errorf("exec without a session id: %w", err)
+		}
+	default:
+		return "", "", usageErr("exec wants [SESSION] CODE (CODE - reads stdin), or [SESSION] -f FILE (see sena exec --help)")
+	}
+	switch {
+	case c.IsSet("file"):
 		data, err := os.ReadFile(c.String("file"))
 		if err != nil {
 			return "", "", usageErr("--file: %v", err)
 		}
-		return args[0], string(data), nil
-	case !c.IsSet("file") && len(args) == 2:
-		if args[1] == "-" {
-			data, err := io.ReadAll(c.App.Reader)
-			if err != nil {
-				return "", "", err
-			}
-			return args[0], string(data), nil
+		return id, string(data), nil
+	case args[0] == "-":
+		data, err := io.ReadAll(c.App.Reader)
+		if err != nil {
+			return "", "", err
 		}
-		return args[0], args[1], nil
+		return id, string(data), nil
 	}
-	return "", "", usageErr("exec wants SESSION_ID CODE (CODE - reads stdin), or SESSION_ID -f FILE")
+	return id, args[0], nil
 }
 
+// execOutput is what `sena exec --json` prints (docs/schemas/exec.schema.json).
 type execOutput struct {
-	Status         string             `json:"status"`
-	ExecutionCount int                `json:"execution_count"`
-	CellIndex      int                `json:"cell_index"`
-	Interrupted    bool               `json:"interrupted"`
-	ExitCode       int                `json:"exit_code"`
-	Outputs        []*notebook.Output `json:"outputs"`
+	SessionID      string     `json:"session_id"`
+	Status         string     `json:"status"` // ok, error or aborted
+	ExecutionCount int        `json:"execution_count"`
+	CellIndex      int        `json:"cell_index"`
+	Interrupted    bool       `json:"interrupted"`
+	ExitCode       int        `json:"exit_code"`
+	Outputs        []nbOutput `json:"outputs"`
+}
+
+func newExecOutput(id string, ex *session.Execution) execOutput {
+	return execOutput{
+		SessionID: id, Status: ex.Result.Status, ExecutionCount: ex.Result.ExecutionCount, CellIndex: ex.CellIndex,
+		Interrupted: ex.Result.Interrupted, ExitCode: ex.ExitCode, Outputs: nbOutputs(ex.Cell.Outputs),
+	}
 }
 
 // outputPrinter shows outputs as they stream: stdout and rich results on
-// stdout, stderr and tracebacks on stderr.
+// stdout, stderr and tracebacks on stderr. Tracebacks keep IPython's
+// colours only on a terminal with colours on.
 type outputPrinter struct {
 	stdout, stderr io.Writer
 	quiet          bool
+	color          bool
 	skipError      func(ename string) bool
 }
 
@@ -127,8 +159,8 @@ func (p *outputPrinter) event(ev kernel.Event) {
 		if text == "" {
 			text = e.EName + ": " + e.EValue
 		}
-		if !isTerminal(p.stderr) {
-			text = notebook.StripANSI(text)
+		if !p.color {
+			text = plainTraceback([]string{text})
 		}
 		fmt.Fprintln(p.stderr, text)
 	case "display_data", "execute_result":
@@ -138,13 +170,4 @@ func (p *outputPrinter) event(ev kernel.Event) {
 			fmt.Fprintln(p.stdout, c.Outputs[0].PlainText())
 		}
 	}
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

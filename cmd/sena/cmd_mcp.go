@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/sena-labs/sena/mcp"
 	"github.com/urfave/cli/v2"
 )
@@ -32,6 +31,9 @@ var mcpCommand = &cli.Command{
 		if c.NArg() > 0 {
 			return usageErr("mcp takes no arguments, got %q (see sena mcp --help)", c.Args().First())
 		}
+		if c.Bool("json") {
+			return usageErr("sena mcp speaks MCP on stdout (or HTTP): --json does not apply")
+		}
 		e, err := newEnv(c)
 		if err != nil {
 			return err
@@ -49,7 +51,7 @@ var mcpCommand = &cli.Command{
 			return serveHTTP(c, srv, addr)
 		}
 		// stdout carries the protocol: nothing else may write to it.
-		err = srv.MCP().Run(c.Context, &sdk.StdioTransport{})
+		err = srv.MCP().Run(c.Context, mcp.StdioTransport(os.Stdin, os.Stdout))
 		if c.Context.Err() != nil {
 			return nil // stopped by a signal
 		}
@@ -82,6 +84,9 @@ var mcpConfigCommand = &cli.Command{
 	Name:  "config",
 	Usage: "print the MCP client config (mcpServers JSON, as Claude Code and Cursor read it) for this sena binary",
 	Action: func(c *cli.Context) error {
+		if c.NArg() > 0 {
+			return usageErr("mcp config takes no arguments, got %q (see sena mcp config --help)", c.Args().First())
+		}
 		exe, err := os.Executable()
 		if err != nil {
 			return err

@@ -3,10 +3,10 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -18,49 +18,75 @@ import (
 )
 
 var notebookCommand = &cli.Command{
-	Name:      "notebook",
-	Usage:     "write a session's .ipynb (also after the session is down)",
-	UsageText: "sena notebook [-o FILE] SESSION_ID",
+	Name:  "notebook",
+	Usage: "write a session's .ipynb (also after the session is down)",
+	UsageText: "sena notebook [SESSION] [-o FILE]\n\n" +
+		"Without -o the notebook goes to stdout when stdout is not a terminal (and with --json),\n" +
+		"else to SESSION.ipynb. SESSION is an id or a unique prefix of one; without it, the one\n" +
+		"running session.",
 	Flags: []cli.Flag{
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "file to write (- for stdout; default SESSION_ID.ipynb)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "file to write (- for stdout)"},
 	},
 	Action: func(c *cli.Context) error {
-		if c.NArg() != 1 {
-			return usageErr("notebook wants one SESSION_ID")
+		if c.NArg() > 1 {
+			return usageErr("notebook wants one SESSION (see sena notebook --help)")
 		}
-		id := c.Args().First()
 		e, err := newEnv(c)
 		if err != nil {
 			return err
 		}
-		src, err := e.manager.NotebookFile(id)
+		arg := c.Args().First()
+		if arg == "" {
+			if arg, err = e.manager.OnlySession(); err != nil {
+				return fmt.Errorf("notebook without a session id: %w", err)
+			}
+		}
+		src, err := e.manager.NotebookFile(arg)
 		if err != nil {
 			return err
 		}
+		id := strings.TrimSuffix(filepath.Base(src), ".ipynb")
 		data, err := os.ReadFile(src)
 		if err != nil {
 			return err
 		}
 		out := c.String("output")
-		switch out {
-		case "-":
+		if out == "" {
+			out = id + ".ipynb"
+			if e.json || !isTerminal(os.Stdout) {
+				out = "-"
+			}
+		}
+		if out == "-" {
 			_, err = c.App.Writer.Write(data)
 			return err
-		case "":
-			out = id + ".ipynb"
 		}
 		if err := os.WriteFile(out, data, 0o644); err != nil {
 			return err
+		}
+		if e.json {
+			return writeJSON(c, notebookOutput{SessionID: id, Path: out})
 		}
 		fmt.Fprintln(c.App.ErrWriter, "sena: wrote", out)
 		return nil
 	},
 }
 
+// notebookOutput is `sena notebook -o FILE --json`
+// (docs/schemas/notebook.schema.json); without -o, --json prints the
+// notebook itself.
+type notebookOutput struct {
+	SessionID string `json:"session_id"`
+	Path      string `json:"path"`
+}
+
 var providersCommand = &cli.Command{
 	Name:  "providers",
 	Usage: "list built-in and plugin providers with their capabilities",
 	Action: func(c *cli.Context) error {
+		if c.NArg() > 0 {
+			return usageErr("providers takes no arguments, got %q (see sena providers --help)", c.Args().First())
+		}
 		e, err := newEnv(c)
 		if err != nil {
 			return err
@@ -106,42 +132,14 @@ func honours(info *core.ProviderInfo) string {
 	return out
 }
 
-var gcCommand = &cli.Command{
-	Name:  "gc",
-	Usage: "remove sandboxes of this state dir that no session owns (left by a sena killed during up)",
-	Action: func(c *cli.Context) error {
-		e, err := newEnv(c)
-		if err != nil {
-			return err
-		}
-		removed, errs := e.manager.GC(c.Context, listProviders(c, e))
-		warn(c, errs)
-		if e.json {
-			ids := []string{}
-			for _, r := range removed {
-				ids = append(ids, r.ID)
-			}
-			return writeJSON(c, map[string][]string{"removed": ids})
-		}
-		for _, r := range removed {
-			fmt.Fprintf(c.App.Writer, "removed %s (%s)\n", r.ID, r.Provider)
-		}
-		if len(removed) == 0 {
-			fmt.Fprintln(c.App.Writer, "nothing to remove")
-		}
-		return nil
-	},
-}
-
 var skillsCommand = &cli.Command{
 	Name:  "skills",
 	Usage: "list the skills shipped with sena (mount one with `sena up --skill NAME`)",
 	Action: func(c *cli.Context) error {
-		type skill struct {
-			Name        string `json:"name"`
-			Description string `json:"description"`
+		if c.NArg() > 0 {
+			return usageErr("skills takes no arguments, got %q (see sena skills --help)", c.Args().First())
 		}
-		var out []skill
+		out := []skillOutput{}
 		entries, _ := fs.ReadDir(skills.FS, ".")
 		for _, d := range entries {
 			md, err := fs.ReadFile(skills.FS, d.Name()+"/SKILL.md")
@@ -149,7 +147,7 @@ var skillsCommand = &cli.Command{
 				continue
 			}
 			if _, desc, err := session.ParseSkillFile(md); err == nil {
-				out = append(out, skill{d.Name(), desc})
+				out = append(out, skillOutput{d.Name(), desc})
 			}
 		}
 		if c.Bool("json") {
@@ -162,13 +160,8 @@ var skillsCommand = &cli.Command{
 	},
 }
 
-func writeJSON(c *cli.Context, v any) error {
-	return encodeJSON(c.App.Writer, v)
-}
-
-func encodeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+// skillOutput is one entry of `sena skills --json` (docs/schemas/skills.schema.json).
+type skillOutput struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
 }

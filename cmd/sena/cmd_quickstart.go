@@ -25,6 +25,9 @@ var quickstartCommand = &cli.Command{
 		&cli.StringFlag{Name: "python", EnvVars: []string{"SENA_PYTHON"}, Usage: "Python interpreter with jupyter_server and ipykernel (default: Sena builds and caches one)"},
 	},
 	Action: func(c *cli.Context) error {
+		if c.NArg() > 0 {
+			return usageErr("quickstart takes no arguments, got %q (see sena quickstart --help)", c.Args().First())
+		}
 		e, err := newEnv(c)
 		if err != nil {
 			return err
@@ -38,12 +41,30 @@ var quickstartCommand = &cli.Command{
 			return err
 		}
 		defer s.Close()
-		fmt.Fprintf(c.App.Writer, ">>> %s\n", quickstartCode)
-		p := &outputPrinter{stdout: c.App.Writer, stderr: c.App.ErrWriter, skipError: s.IsExitStatus}
-		if _, err := s.Execute(c.Context, quickstartCode, &session.ExecOptions{OnEvent: p.event}); err != nil {
+		if !e.json {
+			fmt.Fprintf(c.App.Writer, ">>> %s\n", quickstartCode)
+		}
+		p := &outputPrinter{stdout: c.App.Writer, stderr: c.App.ErrWriter, quiet: e.json, skipError: s.IsExitStatus, color: e.color}
+		ex, err := s.Execute(c.Context, quickstartCode, &session.ExecOptions{OnEvent: p.event})
+		if err != nil {
 			return err
 		}
+		out, err := newUpOutput(e, rec)
+		if err != nil {
+			return err
+		}
+		if e.json {
+			return writeJSON(c, quickstartOutput{upOutput: out, FirstCell: newExecOutput(rec.ID, ex)})
+		}
 		fmt.Fprintln(c.App.Writer)
-		return printUp(c, e, rec)
+		printUpText(c, out)
+		return nil
 	},
+}
+
+// quickstartOutput is `sena quickstart --json`: up's output and the first
+// cell's (docs/schemas/quickstart.schema.json).
+type quickstartOutput struct {
+	upOutput
+	FirstCell execOutput `json:"first_cell"`
 }

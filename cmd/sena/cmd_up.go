@@ -9,9 +9,11 @@ import (
 )
 
 var upCommand = &cli.Command{
-	Name:      "up",
-	Usage:     "bring a sandbox up and return once its kernel answers",
-	UsageText: "sena [--provider NAME] up [-f sena.yaml] [flags]",
+	Name:  "up",
+	Usage: "bring a sandbox up and return once its kernel answers",
+	UsageText: "sena up [-f sena.yaml] [flags]\n\n" +
+		"Flags add to the file's lists and override its values; docs/configuration.md describes each.\n" +
+		"Ctrl-C tears down whatever up had started (exit 130).",
 	Flags: append([]cli.Flag{
 		&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "YAML config file (flags add to or override it)"},
 	}, configFlags()...),
@@ -35,7 +37,7 @@ var upCommand = &cli.Command{
 	},
 }
 
-// upOutput is what `sena up --json` prints.
+// upOutput is what `sena up --json` prints (docs/schemas/up.schema.json).
 type upOutput struct {
 	SessionID    string          `json:"session_id"`
 	SandboxID    string          `json:"sandbox_id"`
@@ -44,28 +46,48 @@ type upOutput struct {
 	JupyterURL   string          `json:"jupyter_url"`
 	NotebookPath string          `json:"notebook_path"`
 	KernelID     string          `json:"kernel_id"`
-	GPU          string          `json:"gpu,omitempty"`
-	Models       []session.Model `json:"models,omitempty"`
-	Skills       []session.Skill `json:"skills,omitempty"`
+	GPU          string          `json:"gpu"`
+	Models       []session.Model `json:"models"`
+	Skills       []session.Skill `json:"skills"`
 	Phases       []session.Phase `json:"phases"`
 	// Environment is what the kernel was checked to run in.
 	Environment *session.Environment `json:"environment,omitempty"`
 }
 
-func printUp(c *cli.Context, e *env, rec *session.Record) error {
+func newUpOutput(e *env, rec *session.Record) (upOutput, error) {
 	url, err := e.manager.JupyterURL(rec)
 	if err != nil {
-		return err
+		return upOutput{}, err
 	}
-	out := upOutput{
+	return upOutput{
 		SessionID: rec.ID, SandboxID: rec.Handle.ID, Provider: rec.Provider, Mode: rec.Mode,
 		JupyterURL: url, NotebookPath: e.manager.Store().NotebookPath(rec.ID), KernelID: rec.KernelID,
-		GPU: rec.Config.GPU, Models: rec.Models, Skills: rec.Skills, Phases: rec.Phases,
+		GPU: rec.Config.GPU, Models: nonNil(rec.Models), Skills: nonNil(rec.Skills), Phases: nonNil(rec.Phases),
 		Environment: rec.Environment,
+	}, nil
+}
+
+// nonNil makes an empty list print as [], not null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func printUp(c *cli.Context, e *env, rec *session.Record) error {
+	out, err := newUpOutput(e, rec)
+	if err != nil {
+		return err
 	}
 	if e.json {
 		return writeJSON(c, out)
 	}
+	printUpText(c, out)
+	return nil
+}
+
+func printUpText(c *cli.Context, out upOutput) {
 	w := c.App.Writer
 	fmt.Fprintf(w, "session   %s (%s, %s)\n", out.SessionID, out.Provider, out.Mode)
 	fmt.Fprintf(w, "jupyter   %s\n", out.JupyterURL)
@@ -84,7 +106,6 @@ func printUp(c *cli.Context, e *env, rec *session.Record) error {
 		fmt.Fprintf(w, "checked   Python %s, %d packages%s\n", env.Python.Version, len(env.Packages), gpuSummary(env.GPU))
 	}
 	fmt.Fprintf(w, "\nrun code: sena exec %s 'print(1 + 1)'\nstop it:  sena down %s\n", out.SessionID, out.SessionID)
-	return nil
 }
 
 // gpuSummary is ", 2 x NVIDIA H100" for up's output, "" without a GPU.

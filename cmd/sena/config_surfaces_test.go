@@ -50,7 +50,7 @@ func TestConfigSurfaces(t *testing.T) {
 				t.Errorf("sena up --%s is no setting of core.SandboxConfig", name)
 				continue
 			}
-			if usage := reflect.ValueOf(fl).Elem().FieldByName("Usage").String(); !strings.HasPrefix(usage, f.Doc) {
+			if usage := reflect.ValueOf(fl).Elem().FieldByName("Usage").String(); !strings.HasPrefix(usage, flagUsageText(f.Doc)) {
 				t.Errorf("--%s usage %q is not the setting's documentation %q", name, usage, f.Doc)
 			}
 		}

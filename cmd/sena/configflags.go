@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strings"
 
 	"github.com/sena-labs/sena/core"
 	"github.com/urfave/cli/v2"
@@ -19,7 +20,7 @@ func configFlags() []cli.Flag {
 		if f.Flag == "" {
 			continue
 		}
-		usage := f.Doc
+		usage := flagUsageText(f.Doc)
 		if f.Env != "" {
 			usage += " (default: $" + f.Env + ")"
 		}
@@ -38,6 +39,10 @@ func configFlags() []cli.Flag {
 	}
 	return flags
 }
+
+// flagUsageText is a setting's documentation as flag usage: urfave/cli
+// would read a `quoted` word as the flag's value placeholder.
+func flagUsageText(doc string) string { return strings.ReplaceAll(doc, "`", "'") }
 
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 

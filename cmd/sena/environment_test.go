@@ -194,3 +194,26 @@ func TestKernelDiedBetweenCallsIsTold(t *testing.T) {
 		t.Errorf("the notebook does not record the restart")
 	}
 }
+
+// Code that is not UTF-8 is refused with the offset of the bad byte, not
+// run with the byte replaced; exec on a session whose up died says so.
+func TestExecRefusals(t *testing.T) {
+	py := jupytertest.Interpreters(t)[0].Path
+	c := newCLI(t)
+	u := c.up("--python", py)
+	r := c.runIn("print('caf\xe9')", "exec", u.SessionID, "-")
+	if r.code != 2 || !strings.Contains(r.stderr, "byte 10 (0xe9)") {
+		t.Errorf("invalid UTF-8: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// A record left starting by an up that died.
+	rec := filepath.Join(c.state, "sessions", u.SessionID+".json")
+	data, _ := os.ReadFile(rec)
+	var m map[string]any
+	json.Unmarshal(data, &m)
+	m["state"], m["up_owner"] = "starting", "999999999:0"
+	data, _ = json.Marshal(m)
+	os.WriteFile(rec, data, 0o600)
+	if r := c.run("exec", u.SessionID, "1"); r.code != 2 || !strings.Contains(r.stderr, "sena gc") {
+		t.Errorf("exec on an abandoned session: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sena-labs/sena/core"
 	"github.com/sena-labs/sena/core/kernel"
@@ -33,6 +34,11 @@ type Session struct {
 	restarting atomic.Bool // Restart is under way: a cell failing now was restarted on request
 
 	svc docService // the sandbox's notebook service, asked once
+
+	// whyStopped asks the provider, after the kernel's connection dropped,
+	// whether the sandbox stopped and why ("" while it still runs), waiting
+	// up to the given time for it to stop.
+	whyStopped func(context.Context, time.Duration) string
 }
 
 // kernel is the current kernel connection.
@@ -66,7 +72,10 @@ func (s *Session) refresh(ctx context.Context) {
 // before ("" when none was, or the kernel did not answer in time: a cell
 // may be running, and then nothing is compared).
 func (s *Session) kernelIdentity(ctx context.Context) (now, before string) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	// Generous: a kernel Jupyter is still restarting answers late, and a
+	// cell Sena runs holds the session's lock, which this caller would wait
+	// for anyway.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	ki, err := s.kernel().Info(ctx)
 	if err != nil || ki.Session == "" {
@@ -123,13 +132,20 @@ func (s *Session) checkKernel(ctx context.Context) {
 		"it is a fresh process and every variable from earlier cells is gone; re-run the cells that set them up")
 }
 
-// Attach connects to a ready session's kernel.
+// Attach connects to a ready session's kernel. id may be a unique prefix.
 func (m *Manager) Attach(ctx context.Context, id string) (*Session, error) {
+	id, err := m.Resolve(id)
+	if err != nil {
+		return nil, err
+	}
 	rec, err := m.store.Get(id)
 	if err != nil {
 		return nil, err
 	}
-	if rec.State != StateReady {
+	switch {
+	case rec.State == StateAbandoned || rec.State == StateStarting && !ownerAlive(rec.UpOwner):
+		return nil, core.Errorf(core.ErrInvalidConfig, "session %s never became ready: the `sena up` that started it died or failed; `sena gc` removes what it left", id)
+	case rec.State != StateReady:
 		return nil, core.Errorf(core.ErrInvalidConfig, "session %s is still %s: wait for `sena up` to finish, or `sena down %s`", id, rec.State, id)
 	}
 	token, err := m.store.Token(id)
@@ -147,7 +163,7 @@ func (m *Manager) Attach(ctx context.Context, id string) (*Session, error) {
 		}
 		return nil, err
 	}
-	s := &Session{Record: rec, store: m.store, srv: srv, k: k}
+	s := &Session{Record: rec, store: m.store, srv: srv, k: k, whyStopped: m.whyStopped(rec)}
 	s.noticeRestartSinceLastProcess(ctx)
 	return s, nil
 }
@@ -207,6 +223,9 @@ func (s *Session) Execute(ctx context.Context, code string, opts *ExecOptions) (
 	if strings.TrimSpace(code) == "" {
 		return nil, core.Errorf(core.ErrInvalidConfig, "the code is empty: there is nothing to run")
 	}
+	if err := checkUTF8(code); err != nil {
+		return nil, err
+	}
 	return s.run(ctx, opts, func(nb *notebook.Notebook) (*notebook.Cell, error) {
 		return nb.AddCode(s.cellSource(code)), nil
 	})
@@ -230,6 +249,9 @@ func (s *Session) RunCell(ctx context.Context, ref notebook.Ref, opts *ExecOptio
 // kernel state (earlier cells are not re-run); a markdown or raw cell just
 // takes the new text (Execution.Result is nil when nothing ran).
 func (s *Session) EditCell(ctx context.Context, ref notebook.Ref, source string, run bool, opts *ExecOptions) (*Execution, error) {
+	if err := checkUTF8(source); err != nil {
+		return nil, err
+	}
 	edit := func(nb *notebook.Notebook) (*notebook.Cell, error) {
 		c, _, err := nb.Lookup(ref)
 		if err != nil {
@@ -277,6 +299,9 @@ func (s *Session) InsertCell(ctx context.Context, cellType, source string, pos C
 	}
 	if run && cellType != notebook.CodeCell {
 		return nil, core.Errorf(core.ErrInvalidConfig, "a markdown cell cannot run: insert it with run=false")
+	}
+	if err := checkUTF8(source); err != nil {
+		return nil, err
 	}
 	if run && strings.TrimSpace(source) == "" {
 		return nil, core.Errorf(core.ErrInvalidConfig, "the code is empty: there is nothing to run")
@@ -487,7 +512,11 @@ func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*noteboo
 	}
 	kept := len(cell.Outputs) // what follows was added by Sena, not the kernel
 	wait := 5 * time.Second
+	stopped := s.sandboxStopped(context.WithoutCancel(ctx), cell, execErr)
 	switch {
+	case stopped != "":
+		execErr = fmt.Errorf("session %s: %s: %w", s.ID, stopped, execErr)
+		wait = 500 * time.Millisecond // the sandbox is gone
 	case errors.Is(execErr, kernel.ErrKernelRestarted) || errors.Is(execErr, kernel.ErrKernelDead):
 		ex.Died = s.died(ctx, execErr, cell, ex.Elapsed)
 		wait = 500 * time.Millisecond // no idle is coming
@@ -574,6 +603,83 @@ func (s *Session) died(ctx context.Context, cause error, cell *notebook.Cell, el
 	s.setNotice(fmt.Sprintf("the kernel restarted during an earlier call (cell %s): it is a fresh process and every variable from earlier cells is gone; "+
 		"re-run the cells that set them up", cell.ID))
 	return text
+}
+
+// Waits for a sandbox to stop once its kernel's connection dropped or its
+// kernel died: `timeout` gives jupyter_server a few seconds to shut its
+// kernels down before the container exits; a kernel that died alone in a
+// running sandbox is told apart quicker.
+const (
+	stopWaitDropped = 20 * time.Second
+	stopWaitDead    = 5 * time.Second
+)
+
+// whyStopped returns a func that reports why rec's sandbox stopped, waiting
+// up to wait for it to stop; "" when it still runs or cannot be asked.
+func (m *Manager) whyStopped(rec *Record) func(context.Context, time.Duration) string {
+	return func(ctx context.Context, wait time.Duration) string {
+		if rec.Handle.ID == "" {
+			return ""
+		}
+		ctx, cancel := context.WithTimeout(ctx, wait+30*time.Second)
+		defer cancel()
+		prov, release, err := m.providers.Open(ctx, rec.Provider, passEnvOf(&rec.Config))
+		if err != nil {
+			return ""
+		}
+		defer release()
+		deadline := time.Now().Add(wait)
+		for {
+			resp, err := prov.Inspect(ctx, &core.InspectRequest{Handle: rec.Handle})
+			switch {
+			case errors.Is(err, core.ErrNotFound):
+				return "its sandbox was removed"
+			case err == nil && resp.Status == core.StatusStopped:
+				if resp.Reason != "" {
+					return resp.Reason
+				}
+				return "its sandbox stopped"
+			}
+			if time.Now().After(deadline) {
+				return ""
+			}
+			select {
+			case <-ctx.Done():
+				return ""
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// sandboxStopped records, as the cell's last output, an error saying what
+// stopped the cell when its sandbox ended while it ran (its timeout, a
+// kill): such a cell must not look as if it ran to completion. It returns
+// the evalue, "" when the sandbox is still running.
+func (s *Session) sandboxStopped(ctx context.Context, cell *notebook.Cell, execErr error) string {
+	wait := stopWaitDropped
+	switch {
+	case s.whyStopped == nil:
+		return ""
+	case errors.Is(execErr, kernel.ErrKernelDead):
+		wait = stopWaitDead
+	case !errors.Is(execErr, kernel.ErrConnection):
+		return ""
+	}
+	reason := s.whyStopped(ctx, wait)
+	if reason == "" {
+		return ""
+	}
+	evalue := "the sandbox stopped while this cell ran: " + reason
+	text := evalue + "."
+	if last := lastOutput(cell); last != "" {
+		text += "\nIts last output before that: " + last
+	}
+	cell.Outputs = append(cell.Outputs, &notebook.Output{
+		Type: notebook.ErrorOutput, EName: "SandboxStopped", EValue: evalue,
+		Traceback: strings.Split("SandboxStopped: "+text, "\n"),
+	})
+	return evalue
 }
 
 // lastOutput is the tail of the cell's last output, as a reader would want
@@ -697,4 +803,18 @@ func (s *Session) exitCode(res *kernel.ExecuteResult) int {
 // command's exit status (nothing for a user to read).
 func (s *Session) IsExitStatus(ename string) bool {
 	return s.Mode == core.ModeCLI && ename == "SystemExit"
+}
+
+// checkUTF8 refuses code that is not UTF-8: the kernel protocol is JSON,
+// where invalid bytes would be silently replaced, running other code than
+// was given.
+func checkUTF8(code string) error {
+	for i := 0; i < len(code); {
+		r, n := utf8.DecodeRuneInString(code[i:])
+		if r == utf8.RuneError && n == 1 {
+			return core.Errorf(core.ErrInvalidConfig, "the code is not UTF-8: byte %d (0x%02x) is not part of a UTF-8 character; save it as UTF-8", i, code[i])
+		}
+		i += n
+	}
+	return nil
 }

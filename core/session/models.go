@@ -13,11 +13,13 @@ import (
 	"github.com/sena-labs/sena/core"
 )
 
-// ModelFetcher downloads a model into a Hugging Face cache on the host.
+// ModelFetcher downloads a model into a Hugging Face cache on the host
+// (hub.Client is one).
 type ModelFetcher interface {
 	// Fetch returns the snapshot directory and commit of name@revision,
 	// downloading what the cache lacks, and the cache root it lives under.
-	Fetch(ctx context.Context, name, revision string) (snapshot, commit, cacheDir string, err error)
+	// progress, if not nil, hears the download as one step.
+	Fetch(ctx context.Context, name, revision string, progress func(core.Progress)) (snapshot, commit, cacheDir string, err error)
 }
 
 // Where container sandboxes see models: each visible model's repo folder of
@@ -57,12 +59,21 @@ func (m *Manager) prepareModels(ctx context.Context, cfg *core.SandboxConfig, in
 	var paths []modelPath
 	hidden := 0
 	for _, mc := range cfg.Models {
+		step := "model " + mc.Name
 		if mc.Hidden {
-			m.progress("fetching a hidden model")
-		} else {
-			m.progress("fetching model %s", mc.Name)
+			step = "hidden model" // its name stays out of the progress too
 		}
-		snap, commit, cacheDir, err := m.models.Fetch(ctx, mc.Name, mc.Revision)
+		var progress func(core.Progress)
+		if m.progressFunc != nil {
+			progress = func(p core.Progress) {
+				p.Step = step
+				if mc.Hidden && !p.Finished {
+					p.Message = "" // file names can give the model away
+				}
+				m.report(p)
+			}
+		}
+		snap, commit, cacheDir, err := m.models.Fetch(ctx, mc.Name, mc.Revision, progress)
 		if err != nil {
 			return nil, nil, err
 		}

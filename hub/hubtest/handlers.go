@@ -22,7 +22,7 @@ func hubError(w http.ResponseWriter, status int, code, msg string) {
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
-// serveHub routes /api/models/ORG/NAME[/revision/REV | /tree/REV[/PATH]]
+// serveHub routes /api/models/ORG/NAME[/revision/REV | /tree/REV[/PATH] | /auth-check]
 // and /ORG/NAME/resolve/REV/PATH. It splits the escaped path, so a revision
 // such as refs%2Fpr%2F1 stays one segment.
 func (s *Server) serveHub(w http.ResponseWriter, r *http.Request) {
@@ -63,6 +63,11 @@ func (s *Server) serveHub(w http.ResponseWriter, r *http.Request) {
 		s.info(w, r, rp, "main")
 	case api && len(rest) == 2 && rest[0] == "revision":
 		s.info(w, r, rp, rest[1])
+	case api && len(rest) == 1 && rest[0] == "auth-check":
+		if s.gateRefuses(w, rp, tok) {
+			return
+		}
+		writeJSON(w, map[string]any{})
 	case api && len(rest) >= 2 && rest[0] == "tree":
 		s.tree(w, r, rp, rest[1], strings.Join(rest[2:], "/"))
 	case !api && len(rest) >= 3 && rest[0] == "resolve":
@@ -147,14 +152,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request, rp *repo, rev, dir
 // directly with their git blob id as ETag; LFS files with a 302 to the CDN,
 // announcing the sha256 and size in X-Linked-Etag and X-Linked-Size.
 func (s *Server) resolve(w http.ResponseWriter, r *http.Request, rp *repo, tok, rev, name string) {
-	if rp.gated != nil && !rp.gated[tok] {
-		if tok == "" {
-			hubError(w, http.StatusUnauthorized, "GatedRepo", fmt.Sprintf(
-				"Access to model %s is restricted. You must have access to it and be authenticated to access it. Please log in.", rp.id))
-		} else {
-			hubError(w, http.StatusForbidden, "GatedRepo", fmt.Sprintf(
-				"Access to model %s is restricted and you are not in the authorized list. Visit %s/%s to ask for access.", rp.id, s.URL, rp.id))
-		}
+	if s.gateRefuses(w, rp, tok) {
 		return
 	}
 	c := rp.resolve(rev)
@@ -178,6 +176,22 @@ func (s *Server) resolve(w http.ResponseWriter, r *http.Request, rp *repo, tok, 
 	}
 	w.Header().Set("ETag", `"`+f.oid+`"`)
 	s.send(w, r, f)
+}
+
+// gateRefuses answers the Hub's GatedRepo error when rp is gated and tok
+// is not among the accounts that accepted its license.
+func (s *Server) gateRefuses(w http.ResponseWriter, rp *repo, tok string) bool {
+	if rp.gated == nil || rp.gated[tok] {
+		return false
+	}
+	if tok == "" {
+		hubError(w, http.StatusUnauthorized, "GatedRepo", fmt.Sprintf(
+			"Access to model %s is restricted. You must have access to it and be authenticated to access it. Please log in.", rp.id))
+	} else {
+		hubError(w, http.StatusForbidden, "GatedRepo", fmt.Sprintf(
+			"Access to model %s is restricted and you are not in the authorized list. Visit %s/%s to ask for access.", rp.id, s.URL, rp.id))
+	}
+	return true
 }
 
 // serveCDN serves LFS content by sha256, refusing a second credential as S3 does.
@@ -204,7 +218,7 @@ func (s *Server) serveCDN(w http.ResponseWriter, r *http.Request) {
 // while the content flows, so concurrent transfers overlap.
 func (s *Server) send(w http.ResponseWriter, r *http.Request, f *repoFile) {
 	etag := f.etag()
-	data, delay := f.data, s.delay
+	data, delay, rate := f.data, s.delay, s.rate
 	if s.corrupt[etag] && len(data) > 0 {
 		data = bytes.Clone(data)
 		data[len(data)/2] ^= 0xff
@@ -225,7 +239,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, f *repoFile) {
 			return
 		}
 	}
-	cw := &countingWriter{ResponseWriter: w, s: s}
+	cw := &countingWriter{ResponseWriter: w, s: s, rate: rate}
 	if cut {
 		cw.cutAt = int64(len(data)) / 2
 	}
@@ -240,6 +254,7 @@ type countingWriter struct {
 	s       *Server
 	written int64
 	cutAt   int64
+	rate    int64
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
@@ -249,6 +264,23 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 		c.s.bytes.Add(int64(n))
 		http.NewResponseController(c.ResponseWriter).Flush()
 		panic(http.ErrAbortHandler) // closes the connection mid-body
+	}
+	if c.rate > 0 { // in slices of a tenth of a second, flushed, so progress shows
+		var sent int
+		for len(p) > 0 {
+			k := min(len(p), int(max(c.rate/10, 1)))
+			n, err := c.ResponseWriter.Write(p[:k])
+			sent += n
+			c.written += int64(n)
+			c.s.bytes.Add(int64(n))
+			if err != nil {
+				return sent, err
+			}
+			http.NewResponseController(c.ResponseWriter).Flush()
+			time.Sleep(time.Duration(int64(n) * int64(time.Second) / c.rate))
+			p = p[k:]
+		}
+		return sent, nil
 	}
 	n, err := c.ResponseWriter.Write(p)
 	c.written += int64(n)

@@ -3,7 +3,9 @@ package hubtest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 )
 
 // LlamaConfig sizes a randomly initialised LlamaForCausalLM.
@@ -36,6 +38,37 @@ func LlamaRepo(cfg LlamaConfig) map[string][]byte {
 	for name, data := range tokenizerFiles(cfg.Vocab) {
 		files[name] = data
 	}
+	return files
+}
+
+// ShardedLlama is LlamaRepo with its weights split across shards
+// safetensors files (model-00001-of-0000N.safetensors and the index
+// transformers reads), and decoy .bin shards with their index beside them,
+// as large repos on the Hub ship both.
+func ShardedLlama(cfg LlamaConfig, shards int) map[string][]byte {
+	files := LlamaRepo(cfg)
+	delete(files, "model.safetensors")
+	delete(files, "pytorch_model.bin")
+	tensors := llamaTensors(cfg)
+	names := slices.Sorted(maps.Keys(tensors))
+	weightMap, binMap := map[string]string{}, map[string]string{}
+	var total int64
+	for k := range shards {
+		part := map[string]Tensor{}
+		for i := k; i < len(names); i += shards {
+			part[names[i]] = tensors[names[i]]
+		}
+		st := fmt.Sprintf("model-%05d-of-%05d.safetensors", k+1, shards)
+		bin := fmt.Sprintf("pytorch_model-%05d-of-%05d.bin", k+1, shards)
+		for n, t := range part {
+			weightMap[n], binMap[n] = st, bin
+			total += int64(4 * len(t.Data))
+		}
+		files[st] = WriteSafetensors(part)
+		files[bin] = []byte("decoy shard: pickled weights a safetensors-preferring client must not fetch\n")
+	}
+	files["model.safetensors.index.json"] = mustJSON(map[string]any{"metadata": map[string]any{"total_size": total}, "weight_map": weightMap})
+	files["pytorch_model.bin.index.json"] = mustJSON(map[string]any{"metadata": map[string]any{"total_size": total}, "weight_map": binMap})
 	return files
 }
 

@@ -32,6 +32,7 @@ type Server struct {
 	cut       map[string]bool // etag -> cut the next transfer half-way
 	corrupt   map[string]bool // etag -> serve altered bytes
 	delay     time.Duration
+	rate      int64 // bytes per second of each transfer; 0: as fast as it goes
 	log       []string
 	downloads map[string]int // etag -> transfers of the content
 
@@ -138,6 +139,14 @@ func (s *Server) SetDelay(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.delay = d
+}
+
+// SetRate limits each file transfer to bytesPerSecond (0: no limit), so a
+// download takes long enough to watch its progress.
+func (s *Server) SetRate(bytesPerSecond int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rate = bytesPerSecond
 }
 
 // Requests is the number of HTTP requests both origins have answered.

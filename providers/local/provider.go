@@ -95,7 +95,7 @@ func (p *Provider) Create(ctx context.Context, req *core.CreateRequest) (*core.C
 	}
 	progress := req.Progress
 	if progress == nil {
-		progress = func(string) {}
+		progress = func(core.Progress) {}
 	}
 	var cuda string
 	if spec.GPU.Kind != "" {
@@ -158,7 +158,7 @@ func checkRequest(req *core.CreateRequest) error {
 
 // start prepares the work dir and starts the server, trying a second port
 // if another process took the first.
-func (p *Provider) start(ctx context.Context, req *core.CreateRequest, python string, env []string, cuda, cpus string, progress func(string)) (state, error) {
+func (p *Provider) start(ctx context.Context, req *core.CreateRequest, python string, env []string, cuda, cpus string, progress func(core.Progress)) (state, error) {
 	runtime := filepath.Join(req.WorkDir, runtimeRel)
 	if err := os.MkdirAll(runtime, 0o700); err != nil {
 		return state{}, core.Errorf(core.ErrInvalidConfig, "work dir %s: %v", req.WorkDir, err)
@@ -190,7 +190,7 @@ func (p *Provider) start(ctx context.Context, req *core.CreateRequest, python st
 		idleTimeout: req.Spec.IdleTimeout,
 		cpus:        cpus,
 	}
-	progress("starting jupyter_server with " + python)
+	progress(core.Note("starting jupyter_server with %s", python))
 	s, err := l.start(ctx, p.logger)
 	if errors.Is(err, errPortTaken) {
 		p.logger.Debug("port taken before the server bound it; trying another", "err", err)

@@ -128,7 +128,7 @@ func testLifecycle(t *testing.T, python string, timeout time.Duration) {
 	req.Spec.Files = map[string][]byte{"lib/hello.py": []byte("GREETING = 'hi'\n")}
 	req.Spec.Env = map[string]string{"SENA_TEST_SECRET": "s3cret-" + randHex(t)}
 	var lines []string
-	req.Progress = func(m string) { lines = append(lines, m) }
+	req.Progress = func(p core.Progress) { lines = append(lines, p.String()) }
 	resp := create(t, req)
 
 	s, err := decodeState(resp.Handle)

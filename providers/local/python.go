@@ -36,7 +36,7 @@ var serverPackages = []string{
 // interpreter, checked reports (waiting if need be) whether it can run
 // Jupyter: the check runs while the server starts, since it costs as long
 // as a Python start and the answer is almost always yes.
-func interpreter(ctx context.Context, python string, packages []string, env []string, progress func(string)) (py string, checked func() error, err error) {
+func interpreter(ctx context.Context, python string, packages []string, env []string, progress func(core.Progress)) (py string, checked func() error, err error) {
 	built := func() error { return nil } // Sena's environments hold Jupyter
 	if python == "" {
 		base, err := exec.LookPath("python3")

@@ -12,10 +12,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/internal/pipprogress"
 )
 
 // venvSpec is one cached virtual environment: its base interpreter and packages.
@@ -34,7 +36,7 @@ const completeMarker = ".sena-complete"
 // ensureVenv returns the python of the cached environment for v, building it
 // first if needed. Concurrent callers, in this process or others, build it
 // once: the build runs under an exclusive flock on venvs/<key>.lock.
-func ensureVenv(ctx context.Context, v venvSpec, progress func(string)) (string, error) {
+func ensureVenv(ctx context.Context, v venvSpec, progress func(core.Progress)) (string, error) {
 	cache, err := cacheDir()
 	if err != nil {
 		return "", core.Errorf(core.ErrInvalidConfig, "%v", err)
@@ -114,7 +116,7 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 
 // buildVenv creates the environment in dir with uv when it is on PATH, else
 // with the venv module and pip, and marks it complete.
-func buildVenv(ctx context.Context, dir string, v venvSpec, progress func(string)) error {
+func buildVenv(ctx context.Context, dir string, v venvSpec, progress func(core.Progress)) error {
 	if err := os.RemoveAll(dir); err != nil { // a build that was interrupted
 		return err
 	}
@@ -128,7 +130,7 @@ func buildVenv(ctx context.Context, dir string, v venvSpec, progress func(string
 		if v.SystemSite {
 			create = append(create, "--system-site-packages")
 		}
-		install := []string{uv, "pip", "install", "--quiet", "--python", python}
+		install := []string{uv, "pip", "install", "--python", python}
 		steps = [][]string{append(create, dir), append(install, v.Packages...)}
 	} else {
 		create := []string{v.Base, "-m", "venv"}
@@ -136,12 +138,15 @@ func buildVenv(ctx context.Context, dir string, v venvSpec, progress func(string
 			create = append(create, "--system-site-packages")
 		}
 		// pip reads PIP_INDEX_URL, PIP_FIND_LINKS and PIP_NO_INDEX itself.
-		install := []string{python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input"}
+		// Not --quiet: its Collecting/Downloading lines are the progress.
+		install := []string{python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--progress-bar", "off"}
 		steps = [][]string{append(create, dir), append(install, v.Packages...)}
 	}
-	if progress != nil {
-		progress(fmt.Sprintf("creating Python environment with %s (%s) in %s", tool, strings.Join(v.Packages, ", "), dir))
+	if progress == nil {
+		progress = func(core.Progress) {}
 	}
+	progress(core.Note("creating Python environment with %s (%s) in %s", tool, strings.Join(v.Packages, ", "), dir))
+	track := &pipprogress.Tracker{Step: "python environment", Report: progress}
 	env := os.Environ()
 	if tool == "uv" {
 		env = append(env, uvIndexEnv()...)
@@ -149,13 +154,16 @@ func buildVenv(ctx context.Context, dir string, v venvSpec, progress func(string
 	for _, argv := range steps {
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Env = env
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
+		out := &lineWriter{line: track.Line}
+		cmd.Stdout, cmd.Stderr = out, out
+		err := cmd.Run()
+		out.flush()
+		if err != nil {
 			return core.Errorf(core.ErrInvalidConfig, "creating Python environment failed: %s %s: %v\n%s\ncheck the package names; offline, point PIP_FIND_LINKS at a folder of wheels and set PIP_NO_INDEX=1",
-				filepath.Base(argv[0]), strings.Join(argv[1:3], " "), err, tail(out.String(), 15))
+				filepath.Base(argv[0]), strings.Join(argv[1:3], " "), err, tail(out.all.String(), 15))
 		}
 	}
+	progress(core.Progress{Step: track.Step, Message: "ready in " + dir, Finished: true})
 	marker, _ := json.MarshalIndent(v, "", "  ")
 	return os.WriteFile(filepath.Join(dir, completeMarker), marker, 0o600)
 }
@@ -188,4 +196,36 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// lineWriter keeps a command's output and hands each complete line to line.
+type lineWriter struct {
+	mu   sync.Mutex
+	all  bytes.Buffer
+	part []byte
+	line func(string)
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.all.Write(p)
+	w.part = append(w.part, p...)
+	for {
+		i := bytes.IndexAny(w.part, "\r\n")
+		if i < 0 {
+			return len(p), nil
+		}
+		w.line(string(w.part[:i]))
+		w.part = w.part[i+1:]
+	}
+}
+
+func (w *lineWriter) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.part) > 0 {
+		w.line(string(w.part))
+		w.part = nil
+	}
 }

@@ -75,8 +75,17 @@ func TestVenvBuiltOnceOfflineAndReused(t *testing.T) {
 	v := venvSpec{Base: base, Packages: []string{"senatiny"}, SystemSite: true}
 
 	var mu sync.Mutex
-	var builds []string
-	progress := func(m string) { mu.Lock(); builds = append(builds, m); mu.Unlock() }
+	var builds []string // notes that a build starts
+	var steps []core.Progress
+	progress := func(p core.Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		if p.Step == "" {
+			builds = append(builds, p.Message)
+		} else {
+			steps = append(steps, p)
+		}
+	}
 	pythons := make([]string, 2)
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
@@ -89,6 +98,14 @@ func TestVenvBuiltOnceOfflineAndReused(t *testing.T) {
 	}
 	if len(builds) != 1 || !strings.Contains(builds[0], "creating Python environment") {
 		t.Errorf("progress %q, want exactly one build", builds)
+	}
+	// pip's own output, summarised: the package it collected, then the end.
+	var sawPackage bool
+	for _, p := range steps {
+		sawPackage = sawPackage || p.Step == "python environment" && strings.Contains(p.Message, "senatiny") && p.Unit == "packages" && p.Done >= 1
+	}
+	if !sawPackage || len(steps) == 0 || !steps[len(steps)-1].Finished {
+		t.Errorf("build progress %+v, want pip's senatiny line counted and a finished last report", steps)
 	}
 	if pythons[0] != pythons[1] || !strings.HasPrefix(pythons[0], filepath.Join(os.Getenv("SENA_CACHE_DIR"), "venvs")) {
 		t.Errorf("pythons %q, want one under the cache dir", pythons)

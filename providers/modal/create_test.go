@@ -1,7 +1,6 @@
 package modal
 
 import (
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,25 +30,33 @@ func fullRequest() *core.CreateRequest {
 	return req
 }
 
-// sessionAndDownload splits the recorded SandboxCreate requests into the
-// session's sandbox (the one with ports) and the model download.
-func sessionAndDownload(t *testing.T, fake *fakemodal.Server) (session, download *pb.Sandbox) {
+// newModelProvider is newTestProvider with a Hub serving the models of
+// fullRequest and downloads that succeed once given their manifest (the
+// real script runs in models_test.go and scripts_test.go).
+func newModelProvider(t *testing.T) (*Provider, *fakemodal.Server, *syncBuffer) {
 	t.Helper()
-	for _, r := range fakemodal.Requests[*pb.SandboxCreateRequest](fake, "SandboxCreate") {
-		if len(r.GetDefinition().GetOpenPorts().GetPorts()) > 0 {
-			session = r.GetDefinition()
-		} else {
-			download = r.GetDefinition()
+	hub := startHub(t)
+	for _, m := range []string{"google/gemma-2-9b-it", "openai-community/gpt2"} {
+		hub.AddRepo(m, "main", tinyModel())
+	}
+	p, fake, logs := newTestProvider(t)
+	stubDownloads(fake)
+	return p, fake, logs
+}
+
+// stubDownloads makes download sandboxes wait for their manifest, then
+// exit 0, without running the script.
+func stubDownloads(fake *fakemodal.Server) {
+	fake.OnBatch(func(b *fakemodal.Batch) (int, string) {
+		if _, err := b.WaitFile(downloadManifest+".ready", 10*time.Second); err != nil {
+			return 1, "no manifest: " + err.Error()
 		}
-	}
-	if session == nil {
-		t.Fatal("no session sandbox was created")
-	}
-	return session, download
+		return 0, ""
+	})
 }
 
 func TestCreateAsksModalForTheSpec(t *testing.T) {
-	p, fake, _ := newTestProvider(t)
+	p, fake, _ := newModelProvider(t)
 	fake.AddSecret("WANDB_API_KEY", map[string]string{"WANDB_API_KEY": "stored-on-modal"})
 	req := fullRequest()
 
@@ -57,16 +64,20 @@ func TestCreateAsksModalForTheSpec(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	def, _ := sessionAndDownload(t, fake)
+	def := sessionCreate(t, fake)
 
 	if g := def.GetResources().GetGpuConfig(); g.GetGpuType() != "H100" || g.GetCount() != 2 {
 		t.Errorf("GPU = %s x%d, want H100 x2", g.GetGpuType(), g.GetCount())
 	}
-	if r := def.GetResources(); r.GetMilliCpu() != 4000 || r.GetMemoryMb() != 32768 {
-		t.Errorf("resources = %d mCPU, %d MB; want 4000, 32768", r.GetMilliCpu(), r.GetMemoryMb())
+	// Requests are limits too (#11).
+	if r := def.GetResources(); r.GetMilliCpu() != 4000 || r.GetMemoryMb() != 32768 || r.GetMilliCpuMax() != 4000 || r.GetMemoryMbMax() != 32768 {
+		t.Errorf("resources = %d (max %d) mCPU, %d (max %d) MB; want 4000 and 32768 as request and limit",
+			r.GetMilliCpu(), r.GetMilliCpuMax(), r.GetMemoryMb(), r.GetMemoryMbMax())
 	}
-	if def.GetTimeoutSecs() != 7200 || def.GetIdleTimeoutSecs() != 1800 {
-		t.Errorf("timeouts = %ds, idle %ds; want 7200, 1800", def.GetTimeoutSecs(), def.GetIdleTimeoutSecs())
+	// Modal's idle timeout counts tunnel connections, not kernel work (#4):
+	// it is not sent; Jupyter applies Sena's rule.
+	if def.GetTimeoutSecs() != 7200 || def.HasIdleTimeoutSecs() {
+		t.Errorf("timeout %ds, idle timeout sent: %v; want 7200 and none", def.GetTimeoutSecs(), def.HasIdleTimeoutSecs())
 	}
 	ports := def.GetOpenPorts().GetPorts()
 	if len(ports) != 1 || ports[0].GetPort() != core.JupyterPort || ports[0].GetUnencrypted() {
@@ -76,7 +87,7 @@ func TestCreateAsksModalForTheSpec(t *testing.T) {
 		t.Errorf("name %q workdir %q, want %q and %q", def.GetName(), def.GetWorkdir(), req.SessionID, workDir)
 	}
 	args := strings.Join(def.GetEntrypointArgs(), "\n")
-	for _, want := range []string{"--ServerApp.ip=0.0.0.0", "--ServerApp.port=8888", "--ServerApp.root_dir=/workspace", "--ServerApp.shutdown_no_activity_timeout=1800"} {
+	for _, want := range []string{"--ServerApp.ip=0.0.0.0", "--ServerApp.port=8888", "--ServerApp.root_dir=/workspace", "--sena-idle-timeout=1800"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("command lacks %s:\n%s", want, args)
 		}
@@ -153,58 +164,65 @@ func TestCreateBuildsTheRecipeThenThePackages(t *testing.T) {
 }
 
 func TestCreateDownloadsModelsIntoVolumesFirst(t *testing.T) {
-	p, fake, _ := newTestProvider(t)
+	p, fake, _ := newModelProvider(t)
 	req := fullRequest()
-	req.Spec.Models = append(req.Spec.Models, core.ModelConfig{Name: "openai-community/gpt2", Revision: "v1"})
+	req.Spec.Models = append(req.Spec.Models, core.ModelConfig{Name: "openai-community/gpt2"})
 	if _, err := p.Create(testContext(t), req); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
 	creates := fakemodal.Requests[*pb.SandboxCreateRequest](fake, "SandboxCreate")
-	if len(creates) != 2 || len(creates[0].GetDefinition().GetOpenPorts().GetPorts()) != 0 {
-		t.Fatalf("want the download sandbox, then the session's; got %d creates", len(creates))
+	if n := len(creates); n != 3 || len(creates[2].GetDefinition().GetOpenPorts().GetPorts()) == 0 {
+		t.Fatalf("want the two downloads, then the session's sandbox; got %d creates", n)
 	}
-	dl := creates[0].GetDefinition()
-	if dl.GetResources().GetGpuConfig().GetGpuType() != "" {
-		t.Errorf("the download asks for a GPU: %v", dl.GetResources().GetGpuConfig())
-	}
-	for _, m := range dl.GetVolumeMounts() {
-		if m.GetReadOnly() {
-			t.Errorf("download mounts %s read-only", m.GetMountPath())
+	// One download per volume, named after it: the name is the lock that
+	// keeps two ups from writing one volume.
+	for _, dl := range downloadCreates(fake) {
+		if dl.GetResources().GetGpuConfig().GetGpuType() != "" {
+			t.Errorf("the download asks for a GPU: %v", dl.GetResources().GetGpuConfig())
+		}
+		mounts := dl.GetVolumeMounts()
+		if len(mounts) != 1 || mounts[0].GetReadOnly() {
+			t.Fatalf("download %s mounts %v, want its one volume read-write", dl.GetName(), mounts)
+		}
+		wantName := ""
+		for _, m := range req.Spec.Models {
+			if fake.VolumeID(VolumeName(m)) == mounts[0].GetVolumeId() {
+				wantName = VolumeName(m)
+			}
+		}
+		if wantName == "" || dl.GetName() != wantName {
+			t.Errorf("download named %q mounts volume %s; want it named after the volume (%q)", dl.GetName(), mounts[0].GetVolumeId(), wantName)
+		}
+		// Only HF_TOKEN goes to the download, not the session's other secrets.
+		var env map[string]string
+		for _, id := range dl.GetSecretIds() {
+			env = fake.SecretEnv(id)
+		}
+		if len(dl.GetSecretIds()) != 1 || env["HF_TOKEN"] != "hf_local_secret" || env["WANDB_API_KEY"] != "" || env["FOO"] != "" {
+			t.Errorf("download secrets = %v (env %v), want HF_TOKEN only", dl.GetSecretIds(), env)
 		}
 	}
-	if len(dl.GetVolumeMounts()) != 2 {
-		t.Errorf("download mounts %d volumes, want 2", len(dl.GetVolumeMounts()))
-	}
-	args := dl.GetEntrypointArgs()
-	if !slices.Equal(args[3:], []string{"google/gemma-2-9b-it", "main", "/models/google--gemma-2-9b-it", "openai-community/gpt2", "v1", "/models/openai-community--gpt2"}) {
-		t.Errorf("download args = %q", args[3:])
-	}
-	// Only HF_TOKEN goes to the download, not the session's other secrets.
-	var env map[string]string
-	for _, id := range dl.GetSecretIds() {
-		env = fake.SecretEnv(id)
-	}
-	if len(dl.GetSecretIds()) != 1 || len(env) != 1 || env["HF_TOKEN"] != "hf_local_secret" {
-		t.Errorf("download secrets = %v (env %v), want HF_TOKEN only", dl.GetSecretIds(), env)
-	}
-	// Tagged like the session, plus its role, so that gc finds it.
+	// Tagged like the session, plus its role, so that gc finds them.
+	tagged := 0
 	for _, r := range fakemodal.Requests[*pb.SandboxTagsSetRequest](fake, "SandboxTagsSet") {
 		tags := map[string]string{}
 		for _, tag := range r.GetTags() {
 			tags[tag.GetTagName()] = tag.GetTagValue()
 		}
 		if tags[labelRole] == roleFetch {
+			tagged++
 			if len(tags) != len(req.Labels)+1 || tags[core.LabelSession] != req.SessionID || tags[core.LabelManaged] != "true" {
 				t.Errorf("download tags = %v, want %v plus %s", tags, req.Labels, labelRole)
 			}
-			return
 		}
 	}
-	t.Errorf("no sandbox was tagged %s=%s", labelRole, roleFetch)
+	if tagged != 2 {
+		t.Errorf("%d downloads tagged %s=%s, want 2", tagged, labelRole, roleFetch)
+	}
 }
 
 func TestSecretsStayOutOfRequestsAndLogs(t *testing.T) {
-	p, fake, logs := newTestProvider(t)
+	p, fake, logs := newModelProvider(t)
 	fake.AddSecret("WANDB_API_KEY", map[string]string{"WANDB_API_KEY": "stored-on-modal"})
 	if _, err := p.Create(testContext(t), fullRequest()); err != nil {
 		t.Fatalf("Create: %v", err)

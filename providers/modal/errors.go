@@ -3,6 +3,7 @@ package modal
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	modalsdk "github.com/modal-labs/libmodal/modal-go"
 	"google.golang.org/grpc/codes"
@@ -27,18 +28,20 @@ func modalError(what string, err error) error {
 		return fmt.Errorf("modal: %s: %w", what, err)
 	}
 	msg := st.Message()
-	switch st.Code() {
-	case codes.Unauthenticated, codes.PermissionDenied:
+	switch code := st.Code(); {
+	case code == codes.Unauthenticated || code == codes.PermissionDenied:
 		return core.Errorf(core.ErrUnavailable, "modal: %s: Modal rejected the credentials (%s); check MODAL_TOKEN_ID and MODAL_TOKEN_SECRET or run `modal token new`", what, msg)
-	case codes.ResourceExhausted:
+	case code == codes.ResourceExhausted:
 		return core.Errorf(core.ErrUnavailable, "modal: %s: Modal quota or GPU capacity exhausted (%s); try later, another GPU kind, or raise the workspace limit", what, msg)
-	case codes.NotFound:
+	case code == codes.NotFound && strings.HasPrefix(msg, "Environment "):
+		return core.Errorf(core.ErrInvalidConfig, "modal: %s: %s: MODAL_ENVIRONMENT (or the Modal profile's environment) names an environment this Modal workspace does not have; `modal environment list` shows them, and unsetting it uses the default", what, msg)
+	case code == codes.NotFound:
 		return core.Errorf(core.ErrNotFound, "modal: %s: %s", what, msg)
-	case codes.InvalidArgument:
+	case code == codes.InvalidArgument:
 		return core.Errorf(core.ErrInvalidConfig, "modal: %s: Modal refused the request: %s", what, msg)
-	case codes.FailedPrecondition:
+	case code == codes.FailedPrecondition:
 		return core.Errorf(core.ErrUnsupported, "modal: %s: %s", what, msg)
-	case codes.Unavailable, codes.DeadlineExceeded:
+	case code == codes.Unavailable || code == codes.DeadlineExceeded:
 		return core.Errorf(core.ErrUnavailable, "modal: %s: cannot reach Modal: %s", what, msg)
 	default:
 		return fmt.Errorf("modal: %s: %w", what, err)

@@ -31,7 +31,11 @@ func TestBadInputFailsBeforeAnyCall(t *testing.T) {
 		{"shell in system package", func(r *core.CreateRequest) { r.Spec.SystemPackages = []string{"git;rm -rf /"} }, core.ErrInvalidConfig},
 		{"file outside workspace", func(r *core.CreateRequest) { r.Spec.Files = map[string][]byte{"../etc/passwd": nil} }, core.ErrInvalidConfig},
 		{"absolute file", func(r *core.CreateRequest) { r.Spec.Files = map[string][]byte{"/etc/passwd": nil} }, core.ErrInvalidConfig},
-		{"files too large", func(r *core.CreateRequest) { r.Spec.Files = map[string][]byte{"big.bin": make([]byte, filesMax)} }, core.ErrInvalidConfig},
+		{"files too large", func(r *core.CreateRequest) { r.Spec.Files = map[string][]byte{"big.bin": make([]byte, filesMax+1)} }, core.ErrInvalidConfig},
+		{"label Modal refuses as a tag", func(r *core.CreateRequest) { r.Labels["team"] = "a b" }, core.ErrInvalidConfig},
+		{"env key Modal refuses", func(r *core.CreateRequest) { r.Spec.Env = map[string]string{"1BAD-KEY": "x"} }, core.ErrInvalidConfig},
+		{"too many A10", func(r *core.CreateRequest) { r.Spec.GPU = core.GPU{Kind: "A10", Count: 5} }, core.ErrUnsupported},
+		{"too many B200+", func(r *core.CreateRequest) { r.Spec.GPU = core.GPU{Kind: "B200+", Count: 9} }, core.ErrUnsupported},
 		{"no jupyter token", func(r *core.CreateRequest) { r.JupyterToken = "" }, core.ErrInvalidConfig},
 		{"host mount", func(r *core.CreateRequest) { r.Spec.Mounts = []core.Mount{{Source: "/data", Target: "/data"}} }, core.ErrUnsupported},
 		{"bad session id", func(r *core.CreateRequest) { r.SessionID = "a b" }, core.ErrInvalidConfig},
@@ -162,23 +166,39 @@ func TestFailedCreateLeavesNothingRunning(t *testing.T) {
 func TestModelDownloadFailures(t *testing.T) {
 	cases := []struct {
 		exit   int
+		stderr string
 		target error
 	}{
-		{exitConfig, core.ErrInvalidConfig},
-		{1, core.ErrUnavailable},
+		{exitConfig, "GatedRepoError: 403 Client Error", core.ErrInvalidConfig},
+		{exitIncomplete, "incomplete download, not marked complete: model.safetensors (10 of 65536 bytes)", core.ErrUnavailable},
+		{137, "Killed", core.ErrUnavailable},
 	}
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("exit %d", tc.exit), func(t *testing.T) {
+			hub := startHub(t)
+			hub.AddRepo("google/gemma-2-9b-it", "main", tinyModel())
 			p, fake, _ := newTestProvider(t)
-			fake.SetBatchExitCode(tc.exit)
+			var manifest []byte
+			fake.OnBatch(func(b *fakemodal.Batch) (int, string) {
+				manifest, _ = b.WaitFile(downloadManifest+".ready", 10*time.Second)
+				manifest, _ = b.WaitFile(downloadManifest, time.Second)
+				return tc.exit, "sena download: starting\n" + tc.stderr + "\n"
+			})
 			req := minimalRequest("sena-dl")
 			req.Spec.Models = []core.ModelConfig{{Name: "google/gemma-2-9b-it"}}
 			_, err := p.Create(testContext(t), req)
 			if !errors.Is(err, tc.target) {
 				t.Errorf("error = %v, want %v", err, tc.target)
 			}
+			// A failed download shows the end of its log (#9).
+			if err == nil || !strings.Contains(err.Error(), tc.stderr) {
+				t.Errorf("error = %v, want the end of the download's log (%q)", err, tc.stderr)
+			}
 			if n := len(fakemodal.Requests[*pb.SandboxCreateRequest](fake, "SandboxCreate")); n != 1 {
 				t.Errorf("%d sandboxes created, want only the download", n)
+			}
+			if !strings.Contains(string(manifest), `"model.safetensors":65536`) {
+				t.Errorf("the download's manifest = %s, want the files and sizes the Hub lists", manifest)
 			}
 		})
 	}

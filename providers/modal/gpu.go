@@ -7,16 +7,25 @@ import (
 	"github.com/sena-labs/sena/core"
 )
 
-// gpuKinds are the core GPU kinds Modal offers, under the names modal-go
-// sends (it upper-cases whatever it is given; Modal validates).
-var gpuKinds = []string{"T4", "L4", "A10G", "L40S", "A100", "A100-40GB", "A100-80GB", "H100", "H200", "B200"}
+// gpuKinds are the GPU kinds Modal documents today
+// (https://modal.com/docs/guide/gpu), under the names modal-go sends (it
+// upper-cases whatever it is given). "A10G" is Modal's older name for the
+// A10, still accepted; "H100!" and "B200+" are Modal's upgrade rules.
+var gpuKinds = []string{
+	"T4", "L4", "A10", "A10G", "L40S", "A100", "A100-40GB", "A100-80GB", "RTX-PRO-6000",
+	"H100", "H100!", "H200", "B200", "B200+",
+}
 
 // maxGPUs is the most GPUs of one kind Modal attaches to one container.
 const maxGPUs = 8
 
-// maxGPUsOf lists the kinds with a lower per-container limit
-// (https://modal.com/docs/guide/gpu).
-var maxGPUsOf = map[string]int{"A10G": 4}
+// maxGPUsOf lists the kinds with a lower per-container limit.
+var maxGPUsOf = map[string]int{"A10": 4, "A10G": 4}
+
+// gpuNote says what the kinds whose name leaves a choice mean on Modal;
+// `sena providers` shows it.
+const gpuNote = `"A100" is Modal's A100 with 40 GB (Modal may place it on an 80 GB card; ask A100-80GB to be sure of 80 GB); ` +
+	`"H100" may run on an H200, "H100!" never; "B200+" may run on a B300`
 
 // gpuString turns a core GPU request into modal-go's "KIND" or "KIND:N",
 // or an error, before anything is sent to Modal.

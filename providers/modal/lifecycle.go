@@ -3,6 +3,7 @@ package modal
 import (
 	"context"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,7 +68,10 @@ func (p *Provider) Destroy(ctx context.Context, req *core.DestroyRequest) error 
 
 // List returns the running Sena sandboxes (tagged sena.managed=true) whose
 // Modal tags include all of req.Labels, model downloads included (labelled
-// sena.role).
+// sena.role). Asked for one session, it also finds that session's sandbox
+// by its name when it has no tags: a sena that died between Modal's create
+// and the tagging (kill -9, a lost answer) left it so, and `sena gc` and
+// `sena down` find it this way.
 func (p *Provider) List(ctx context.Context, req *core.ListRequest) (*core.ListResponse, error) {
 	mc, err := p.modal(ctx)
 	if err != nil {
@@ -106,7 +110,43 @@ func (p *Provider) List(ctx context.Context, req *core.ListRequest) (*core.ListR
 			Status: core.StatusRunning, // the listing holds running sandboxes only
 		})
 	}
+	if session := req.Labels[core.LabelSession]; session != "" {
+		untagged, err := untaggedByName(ctx, mc, session)
+		if err != nil {
+			return nil, err
+		}
+		if untagged != nil && !slices.ContainsFunc(resp.Sandboxes, func(s core.SandboxInfo) bool { return s.Handle.ID == untagged.Handle.ID }) {
+			resp.Sandboxes = append(resp.Sandboxes, *untagged)
+		}
+	}
 	return resp, nil
+}
+
+// untaggedByName finds the running sandbox named after a session when it
+// has no tags at all; nil when there is none.
+func untaggedByName(ctx context.Context, mc *modalsdk.Client, session string) (*core.SandboxInfo, error) {
+	sb, err := mc.Sandboxes.FromName(ctx, appName, session, nil)
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, modalError("look up sandbox "+session, err)
+	}
+	tags, err := sb.GetTags(ctx)
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, modalError("read tags of sandbox "+sb.SandboxID, err)
+	}
+	if len(tags) > 0 {
+		return nil, nil // tagged: the listing shows it if it matches
+	}
+	return &core.SandboxInfo{
+		Handle: core.Handle{Provider: Name, ID: sb.SandboxID},
+		Labels: map[string]string{},
+		Status: core.StatusRunning,
+	}, nil
 }
 
 func checkHandle(h core.Handle) error {

@@ -31,7 +31,7 @@ func TestLiveModal(t *testing.T) {
 	session := "sena-live-" + time.Now().Format("150405")
 	req := minimalRequest(session)
 	req.Spec.Timeout = 10 * time.Minute
-	req.Progress = func(msg string) { t.Log(msg) }
+	req.Progress = func(p core.Progress) { t.Log(p) }
 	resp, err := p.Create(ctx, req)
 	if err != nil {
 		t.Fatalf("Create: %v", err)

@@ -38,34 +38,43 @@ type modelMount struct {
 	envVar string // MODEL_<NAME>_PATH
 }
 
-// planModels maps each model to its volume, mount point and variable, and
-// rejects two models that would claim the same variable.
+// planModels maps each model to its volume, mount point and variable (its
+// EnvVar, as core sets it, else MODEL_<NAME>_PATH), and rejects two models
+// that would claim the same variable or volume.
 func planModels(models []core.ModelConfig) ([]modelMount, error) {
 	var out []modelMount
-	seen := map[string]string{}
+	seen, volumes, names := map[string]string{}, map[string]string{}, map[string]int{}
+	for _, m := range models {
+		names[m.Name]++
+	}
 	for _, m := range models {
 		if _, err := core.ParseModel(m.Name); err != nil {
 			return nil, err
 		}
-		env := core.ModelEnvVar(m.Name)
-		if prev, dup := seen[env]; dup {
-			return nil, core.Errorf(core.ErrInvalidConfig, "models %s and %s both map to %s: list each model once", prev, m.Name, env)
+		who := m.Name + "@" + revision(m)
+		env := m.EnvVar
+		if env == "" {
+			env = core.ModelEnvVar(m.Name)
 		}
-		seen[env] = m.Name
-		// One revision per model per sandbox (the check above), so the
-		// readable repo id is a unique mount point: /models/google--gemma-2-9b-it.
+		if prev, dup := seen[env]; dup {
+			return nil, core.Errorf(core.ErrInvalidConfig, "models %s and %s both map to %s: give one an env_var, or list each model once", prev, who, env)
+		}
+		seen[env] = who
+		vol := VolumeName(m)
+		if prev, dup := volumes[vol]; dup {
+			return nil, core.Errorf(core.ErrInvalidConfig, "models %s and %s are the same revision: list it once", prev, who)
+		}
+		volumes[vol] = who
+		// The readable repo id is the mount point, /models/google--gemma-2-9b-it;
+		// a model given at several revisions gets one per revision.
 		org, repo, _ := strings.Cut(m.Name, "/")
 		path := modelsRoot + "/" + sanitizeName(org) + "--" + sanitizeName(repo)
-		out = append(out, modelMount{model: m, volume: VolumeName(m), path: path, envVar: env})
+		if names[m.Name] > 1 {
+			path += "--" + sanitizeName(revision(m))
+		}
+		out = append(out, modelMount{model: m, volume: vol, path: path, envVar: env})
 	}
 	return out, nil
-}
-
-func revision(m core.ModelConfig) string {
-	if m.Revision == "" {
-		return "main"
-	}
-	return m.Revision
 }
 
 func sanitizeName(s string) string {

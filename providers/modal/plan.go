@@ -9,26 +9,32 @@ import (
 )
 
 // Sandbox lifetimes. Modal's own default (5 minutes) is too short for an
-// experiment, and its ceiling is 24 hours.
+// experiment, and its ceiling is 24 hours. The lifetime is a hard limit:
+// Modal stops the sandbox then, sena running or not.
 const (
 	defaultTimeout = time.Hour
 	maxTimeout     = 24 * time.Hour
 )
 
-// sandboxName is what Modal accepts as a sandbox name; the session id is
-// used, so a session cannot be created twice in the App.
-var sandboxName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
+// Modal's rules for names, tags and environment variables (its clients'
+// name_utils and secret checks), applied here so that a bad request fails
+// before anything is created.
+var (
+	objectName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	tagText    = regexp.MustCompile(`^[A-Za-z0-9._-]{1,63}$`)
+	envKey     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
 
 // plan is a CreateRequest checked and worked out before any call to Modal:
 // bad input fails here, with nothing created and no network used.
 type plan struct {
 	gpu         string
 	timeout     time.Duration
-	idleTimeout time.Duration
-	base        string   // registry image the recipe starts from
-	recipe      []string // the recipe's commands after FROM
-	packages    []string // the config's apt and pip steps
-	command     []string // bootstrap + jupyter_server
+	idleTimeout time.Duration // Jupyter's, not Modal's
+	base        string        // registry image the recipe starts from
+	recipe      []string      // the recipe's commands after FROM
+	packages    []string      // the config's apt and pip steps
+	files       []byte        // the workspace files as the bootstrap's tar
 	models      []modelMount
 }
 
@@ -37,7 +43,7 @@ func newPlan(dockerfile string, req *core.CreateRequest) (*plan, error) {
 		return nil, core.Errorf(core.ErrInvalidConfig, "modal: no create request")
 	}
 	spec := &req.Spec
-	if !sandboxName.MatchString(req.SessionID) {
+	if !objectName.MatchString(req.SessionID) || len(req.SessionID) > 63 {
 		return nil, core.Errorf(core.ErrInvalidConfig, "modal: session id %q: want 1-63 letters, digits, '.', '_' or '-'", req.SessionID)
 	}
 	if req.JupyterToken == "" {
@@ -51,6 +57,16 @@ func newPlan(dockerfile string, req *core.CreateRequest) (*plan, error) {
 	}
 	if spec.Timeout > maxTimeout {
 		return nil, core.Errorf(core.ErrInvalidConfig, "modal: timeout %s: Modal sandboxes live at most %s", spec.Timeout, maxTimeout)
+	}
+	for k, v := range req.Labels {
+		if !tagText.MatchString(k) || !tagText.MatchString(v) {
+			return nil, core.Errorf(core.ErrInvalidConfig, "modal: label %s=%s: Modal tags are 1-63 letters, digits, '.', '_' or '-'", k, v)
+		}
+	}
+	for k := range spec.Env {
+		if !envKey.MatchString(k) {
+			return nil, core.Errorf(core.ErrInvalidConfig, "modal: environment variable %q: Modal takes letters, digits and '_', not starting with a digit", k)
+		}
 	}
 	gpu, err := gpuString(spec.GPU)
 	if err != nil {
@@ -72,13 +88,22 @@ func newPlan(dockerfile string, req *core.CreateRequest) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	idle := ceilSeconds(spec.IdleTimeout)
-	command, err := jupyterCommand(spec.Files, idle)
+	files, err := filesTar(spec.Files)
 	if err != nil {
 		return nil, err
 	}
 	models, err := planModels(spec.Models)
 	if err != nil {
+		return nil, err
+	}
+	idle := ceilSeconds(spec.IdleTimeout)
+	// The command is made again once the models' commits are known; a
+	// commit is 40 characters, so this checks its final size.
+	var checks []modelCheck
+	for _, m := range models {
+		checks = append(checks, modelCheck{path: m.path, commit: strings.Repeat("0", 40)})
+	}
+	if _, err := jupyterCommand(idle, checks); err != nil {
 		return nil, err
 	}
 	timeout := ceilSeconds(spec.Timeout)
@@ -92,7 +117,7 @@ func newPlan(dockerfile string, req *core.CreateRequest) (*plan, error) {
 		base:        recipe.base,
 		recipe:      recipe.commands,
 		packages:    packages,
-		command:     command,
+		files:       files,
 		models:      models,
 	}, nil
 }

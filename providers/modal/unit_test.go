@@ -74,3 +74,21 @@ func TestGPUString(t *testing.T) {
 		}
 	}
 }
+
+// One model at two revisions (core names their variables) gets two volumes
+// and two mount points; the same revision twice is refused.
+func TestPlanModelsTwoRevisions(t *testing.T) {
+	ms, err := planModels([]core.ModelConfig{
+		{Name: "org/m", EnvVar: "MODEL_ORG_M_PATH"},
+		{Name: "org/m", Revision: "v2", EnvVar: "MODEL_ORG_M_V2_PATH"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms[0].path == ms[1].path || ms[0].volume == ms[1].volume || ms[1].envVar != "MODEL_ORG_M_V2_PATH" {
+		t.Errorf("plans = %+v, want two volumes, paths and variables", ms)
+	}
+	if _, err := planModels([]core.ModelConfig{{Name: "org/m", EnvVar: "A"}, {Name: "org/m", Revision: "main", EnvVar: "B"}}); !errors.Is(err, core.ErrInvalidConfig) {
+		t.Errorf("the same revision twice: %v, want ErrInvalidConfig", err)
+	}
+}

@@ -79,8 +79,14 @@ var Sentinels = []error{
 	core.ErrPluginFailed, context.Canceled, context.DeadlineExceeded,
 }
 
-// ProgressMessages are what Scripted's Create reports, in this order.
-var ProgressMessages = []string{"pulling image", "starting jupyter", "waiting for jupyter", "ready"}
+// ProgressReports are what Scripted's Create reports, in this order: notes
+// and a measured step, so every field crosses the boundary.
+var ProgressReports = []core.Progress{
+	core.Note("pulling image"),
+	{Step: "image", Message: "Step 1/2 : FROM base", Done: 1, Total: 2, Unit: "steps"},
+	{Step: "image", Message: "Step 2/2 : RUN pip install", Done: 2, Total: 2, Unit: "steps", Finished: true},
+	core.Note("waiting for jupyter"),
+}
 
 // Info is what Scripted's Info returns (Description aside).
 func Info() *core.ProviderInfo {
@@ -141,14 +147,14 @@ func CreateResponse() *core.CreateResponse {
 
 // InspectResponse is what Scripted's Inspect returns for CreateResponse's handle.
 func InspectResponse() *core.InspectResponse {
-	return &core.InspectResponse{Status: core.StatusRunning, Endpoint: CreateResponse().Endpoint}
+	return &core.InspectResponse{Status: core.StatusQueued, Reason: "Resources", Endpoint: CreateResponse().Endpoint, GPUs: []string{"GPU-1", "GPU-2"}}
 }
 
 // ListResponse is what Scripted's List returns.
 func ListResponse() *core.ListResponse {
 	return &core.ListResponse{Sandboxes: []core.SandboxInfo{
-		{Handle: CreateResponse().Handle, Labels: map[string]string{core.LabelSession: "sess-42"}, Status: core.StatusRunning},
-		{Handle: core.Handle{Provider: "fake", ID: "sb-2"}, Labels: map[string]string{core.LabelSession: "old"}, Status: core.StatusStopped},
+		{Handle: CreateResponse().Handle, Labels: map[string]string{core.LabelSession: "sess-42"}, Status: core.StatusRunning, Reason: "on node n1", GPUs: []string{"GPU-1"}},
+		{Handle: core.Handle{Provider: "fake", ID: "sb-2"}, Labels: map[string]string{core.LabelSession: "old"}, Status: core.StatusStopped, Reason: "time limit reached"},
 	}}
 }
 
@@ -199,7 +205,7 @@ func scriptedCreate(ctx context.Context, r *core.CreateRequest) (*core.CreateRes
 	if diff := DiffCreateRequest(r, CreateRequest()); diff != "" {
 		return nil, core.Errorf(core.ErrInvalidConfig, "fake provider: request differs from fakeprovider.CreateRequest() in %s", diff)
 	}
-	for _, m := range ProgressMessages {
+	for _, m := range ProgressReports {
 		if r.Progress != nil {
 			r.Progress(m)
 		}

@@ -823,9 +823,16 @@ func (*CreateEvent_Progress) isCreateEvent_Event() {}
 
 func (*CreateEvent_Result) isCreateEvent_Event() {}
 
+// Progress mirrors core.Progress. A plugin built before step and the
+// counts existed sends only message, which the host shows as a note.
 type Progress struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Message       string                 `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	Step          string                 `protobuf:"bytes,2,opt,name=step,proto3" json:"step,omitempty"`
+	Done          int64                  `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`
+	Total         int64                  `protobuf:"varint,4,opt,name=total,proto3" json:"total,omitempty"`
+	Unit          string                 `protobuf:"bytes,5,opt,name=unit,proto3" json:"unit,omitempty"`
+	Finished      bool                   `protobuf:"varint,6,opt,name=finished,proto3" json:"finished,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -865,6 +872,41 @@ func (x *Progress) GetMessage() string {
 		return x.Message
 	}
 	return ""
+}
+
+func (x *Progress) GetStep() string {
+	if x != nil {
+		return x.Step
+	}
+	return ""
+}
+
+func (x *Progress) GetDone() int64 {
+	if x != nil {
+		return x.Done
+	}
+	return 0
+}
+
+func (x *Progress) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *Progress) GetUnit() string {
+	if x != nil {
+		return x.Unit
+	}
+	return ""
+}
+
+func (x *Progress) GetFinished() bool {
+	if x != nil {
+		return x.Finished
+	}
+	return false
 }
 
 type CreateResponse struct {
@@ -1095,9 +1137,14 @@ func (x *InspectRequest) GetHandle() *Handle {
 }
 
 type InspectResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Status        string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
-	Endpoint      *Endpoint              `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Status   string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	Endpoint *Endpoint              `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// reason says why the sandbox is in its status, when the status alone
+	// does not ("Resources" for a queued job, "time limit reached").
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The GPUs the sandbox holds (UUIDs where the backend has them).
+	Gpus          []string `protobuf:"bytes,4,rep,name=gpus,proto3" json:"gpus,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1142,6 +1189,20 @@ func (x *InspectResponse) GetStatus() string {
 func (x *InspectResponse) GetEndpoint() *Endpoint {
 	if x != nil {
 		return x.Endpoint
+	}
+	return nil
+}
+
+func (x *InspectResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *InspectResponse) GetGpus() []string {
+	if x != nil {
+		return x.Gpus
 	}
 	return nil
 }
@@ -1319,6 +1380,8 @@ type SandboxInfo struct {
 	Handle        *Handle                `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
 	Labels        map[string]string      `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Status        string                 `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"` // as InspectResponse.reason
+	Gpus          []string               `protobuf:"bytes,5,rep,name=gpus,proto3" json:"gpus,omitempty"`     // as InspectResponse.gpus
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1372,6 +1435,20 @@ func (x *SandboxInfo) GetStatus() string {
 		return x.Status
 	}
 	return ""
+}
+
+func (x *SandboxInfo) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SandboxInfo) GetGpus() []string {
+	if x != nil {
+		return x.Gpus
+	}
+	return nil
 }
 
 // ErrorDetail rides in the gRPC status of a failed call and names the core
@@ -1495,9 +1572,14 @@ const file_provider_proto_rawDesc = "" +
 	"\vCreateEvent\x128\n" +
 	"\bprogress\x18\x01 \x01(\v2\x1a.sena.provider.v1.ProgressH\x00R\bprogress\x12:\n" +
 	"\x06result\x18\x02 \x01(\v2 .sena.provider.v1.CreateResponseH\x00R\x06resultB\a\n" +
-	"\x05event\"$\n" +
+	"\x05event\"\x92\x01\n" +
 	"\bProgress\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage\"\x90\x01\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\tR\x04step\x12\x12\n" +
+	"\x04done\x18\x03 \x01(\x03R\x04done\x12\x14\n" +
+	"\x05total\x18\x04 \x01(\x03R\x05total\x12\x12\n" +
+	"\x04unit\x18\x05 \x01(\tR\x04unit\x12\x1a\n" +
+	"\bfinished\x18\x06 \x01(\bR\bfinished\"\x90\x01\n" +
 	"\x0eCreateResponse\x120\n" +
 	"\x06handle\x18\x01 \x01(\v2\x18.sena.provider.v1.HandleR\x06handle\x126\n" +
 	"\bendpoint\x18\x02 \x01(\v2\x1a.sena.provider.v1.EndpointR\bendpoint\x12\x14\n" +
@@ -1511,10 +1593,12 @@ const file_provider_proto_rawDesc = "" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x19\n" +
 	"\bwork_dir\x18\x02 \x01(\tR\aworkDir\"B\n" +
 	"\x0eInspectRequest\x120\n" +
-	"\x06handle\x18\x01 \x01(\v2\x18.sena.provider.v1.HandleR\x06handle\"a\n" +
+	"\x06handle\x18\x01 \x01(\v2\x18.sena.provider.v1.HandleR\x06handle\"\x8d\x01\n" +
 	"\x0fInspectResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x126\n" +
-	"\bendpoint\x18\x02 \x01(\v2\x1a.sena.provider.v1.EndpointR\bendpoint\"B\n" +
+	"\bendpoint\x18\x02 \x01(\v2\x1a.sena.provider.v1.EndpointR\bendpoint\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04gpus\x18\x04 \x03(\tR\x04gpus\"B\n" +
 	"\x0eDestroyRequest\x120\n" +
 	"\x06handle\x18\x01 \x01(\v2\x18.sena.provider.v1.HandleR\x06handle\"\x11\n" +
 	"\x0fDestroyResponse\"\x8b\x01\n" +
@@ -1524,11 +1608,13 @@ const file_provider_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
 	"\fListResponse\x12;\n" +
-	"\tsandboxes\x18\x01 \x03(\v2\x1d.sena.provider.v1.SandboxInfoR\tsandboxes\"\xd5\x01\n" +
+	"\tsandboxes\x18\x01 \x03(\v2\x1d.sena.provider.v1.SandboxInfoR\tsandboxes\"\x81\x02\n" +
 	"\vSandboxInfo\x120\n" +
 	"\x06handle\x18\x01 \x01(\v2\x18.sena.provider.v1.HandleR\x06handle\x12A\n" +
 	"\x06labels\x18\x02 \x03(\v2).sena.provider.v1.SandboxInfo.LabelsEntryR\x06labels\x12\x16\n" +
-	"\x06status\x18\x03 \x01(\tR\x06status\x1a9\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04gpus\x18\x05 \x03(\tR\x04gpus\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\">\n" +

@@ -8,6 +8,8 @@ import "errors"
 // no RunLocally, and this keeps the handlers compiling.
 type runtime struct{}
 
+func (*runtime) runs(*sandbox) bool { return false }
+
 func (*runtime) start(*Server, *sandbox, map[string]string) (*hostSide, error) {
 	return nil, errors.New("fakemodal: sandboxes run locally on unix only")
 }
