@@ -47,6 +47,9 @@ _CELL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # Set while this module saves through the contents manager, so its own
 # saves are told apart from a page's.
 _sena_saving = contextvars.ContextVar("sena_saving", default=False)
+# Set while a task holds the service's lock for a path (a read in it must
+# not wait for the lock again).
+_sena_locked = contextvars.ContextVar("sena_locked", default=False)
 
 
 async def _aw(x):
@@ -156,12 +159,15 @@ class FileDoc:
 
     async def load(self):
         cm = self.svc.cm
+        tok = _sena_locked.set(True)  # under the service's lock already
         try:
             model = await _aw(cm.get(self.path, content=True, type="notebook"))
         except Exception as e:
             if getattr(e, "status_code", None) == 404:
                 raise NotFound(self.path) from e
             raise
+        finally:
+            _sena_locked.reset(tok)
         self.nb = json.loads(json.dumps(model["content"]))
         self.nb["cells"] = [_norm_cell(c) for c in self.nb.get("cells", [])]
         # Cells are named by id: one without a valid, unique id gets one
@@ -791,8 +797,12 @@ class Service:
                 if _sena_saving.get() or not svc.is_tracked(path):
                     return await orig(model, path)
                 async with svc.lock(path):
-                    svc.merge_foreign(path, model)
-                    return await orig(model, path)
+                    tok = _sena_locked.set(True)
+                    try:
+                        svc.merge_foreign(path, model)
+                        return await orig(model, path)
+                    finally:
+                        _sena_locked.reset(tok)
 
         else:
 
@@ -803,6 +813,24 @@ class Service:
                 return orig(model, path)
 
         cm.save = save
+
+        # A read of a tracked notebook waits for a write under way: the
+        # contents manager writes files in place, so a page opening the
+        # notebook while Sena saves it would read half a file. (File mode
+        # only: with real-time collaboration the room reads and writes the
+        # file, and Sena never does.)
+        get = cm.get
+        if inspect.iscoroutinefunction(get):
+
+            async def locked_get(path, *args, **kwargs):
+                if _sena_saving.get() or _sena_locked.get() or not svc.is_tracked(path) or svc.ydoc_extension() is not None:
+                    return await get(path, *args, **kwargs)
+                async with svc.lock(path):
+                    return await get(path, *args, **kwargs)
+
+            cm.get = locked_get
+        # A synchronous contents manager (jupyter_server 1.x) writes on the
+        # event loop, so no read comes between.
 
     def ydoc_extension(self):
         em = getattr(self.app, "extension_manager", None)
@@ -876,11 +904,26 @@ class Service:
         for cid in touched:
             t["changed"][cid] = t["rev"]
         nb.setdefault("metadata", {})[REVISION_KEY] = t["rev"]
+        # The file keeps its modification time: a page compares it with the
+        # time of its own last load or save before it saves, and asks "File
+        # Changed" when the file is newer. Sena's writes are merged into a
+        # page's save (merge_foreign), so they are no conflict to ask about;
+        # a save by another page still is.
+        os_path = self.cm._get_os_path(path.strip("/"))
+        try:
+            st = os.stat(os_path)
+        except OSError:
+            st = None
         tok = _sena_saving.set(True)
         try:
             await _aw(self._orig_save({"type": "notebook", "format": "json", "content": nb}, path))
         finally:
             _sena_saving.reset(tok)
+        if st is not None:
+            try:
+                os.utime(os_path, ns=(st.st_atime_ns, st.st_mtime_ns))
+            except OSError:
+                pass
         return t["rev"]
 
     def merge_foreign(self, path, model):

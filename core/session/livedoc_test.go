@@ -190,7 +190,14 @@ func TestPageSavesAreMerged(t *testing.T) {
 			p := l.openPage() // the researcher opens the notebook
 			p.addCell("page0001", "p = a + 1\nprint('page', p)", "page 2\n")
 			b := l.exec("print('agent b')") // the page does not show it
-			p.save()                        // ... and saves its copy
+			// Sena's write keeps the file's time, so the page's save is not
+			// taken for a conflict ("File Changed"): it is merged.
+			var disk map[string]any
+			l.api(http.MethodGet, l.contentsURL()+"?content=0", nil, &disk)
+			if disk["last_modified"] != p.model["last_modified"] {
+				t.Errorf("Sena's write moved the file's time from %v to %v", p.model["last_modified"], disk["last_modified"])
+			}
+			p.save() // ... and saves its copy
 			c := l.exec("print('agent c')")
 			want := []string{a.Cell.Source, b.Cell.Source, "p = a + 1\nprint('page', p)", c.Cell.Source}
 			if got := sources(l.notebook()); !slices.Equal(got, want) {
