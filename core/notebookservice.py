@@ -30,6 +30,7 @@ import base64
 import contextlib
 import contextvars
 import copy
+import hashlib
 import inspect
 import json
 import os
@@ -760,7 +761,8 @@ class Service:
         self.recorders = {}  # msg_id -> Recorder (running)
         self.finished = OrderedDict()  # msg_id -> Recorder, kept a while for finish
         self.displays = Displays()
-        self.tracked = {}  # path -> {"rev": int, "changed": {cell_id: rev}}, file mode only
+        self.tracked = {}  # path -> {"rev": int, "changed": {cell_id: rev}, "known": hash, "frev": int}, file mode only
+        self.nonce = uuid.uuid4().hex  # pages' hashes from an earlier server never match
         self.flush_interval = {True: 0.1, False: 1.0}
 
     # -- setup
@@ -800,7 +802,9 @@ class Service:
                     tok = _sena_locked.set(True)
                     try:
                         svc.merge_foreign(path, model)
-                        return await orig(model, path)
+                        out = await orig(model, path)
+                        svc.note_write(path, foreign=True)
+                        return out
                     finally:
                         _sena_locked.reset(tok)
 
@@ -810,7 +814,9 @@ class Service:
                 if _sena_saving.get() or not svc.is_tracked(path):
                     return orig(model, path)
                 svc.merge_foreign(path, model)
-                return orig(model, path)
+                out = orig(model, path)
+                svc.note_write(path, foreign=True)
+                return out
 
         cm.save = save
 
@@ -826,7 +832,10 @@ class Service:
                 if _sena_saving.get() or _sena_locked.get() or not svc.is_tracked(path) or svc.ydoc_extension() is not None:
                     return await get(path, *args, **kwargs)
                 async with svc.lock(path):
-                    return await get(path, *args, **kwargs)
+                    model = await get(path, *args, **kwargs)
+                if isinstance(model, dict) and model.get("hash") is not None:
+                    model = dict(model, hash=svc.page_hash(path, model["hash"]))
+                return model
 
             cm.get = locked_get
         # A synchronous contents manager (jupyter_server 1.x) writes on the
@@ -893,8 +902,39 @@ class Service:
         if p not in self.tracked:
             # Revisions before this server's start are not known cell by cell.
             base = _revision(nb) if nb is not None else 0
-            self.tracked[p] = {"rev": base, "base": base, "changed": {}}
+            self.tracked[p] = {"rev": base, "base": base, "changed": {}, "known": None, "frev": 0}
         return self.tracked[p]
+
+    def note_write(self, path, foreign):
+        """Remember the file's hash after a write through the service (a
+        page's save when foreign, else Sena's)."""
+        t = self.tracked.get(path.strip("/"))
+        if t is None:
+            return
+        try:
+            with open(self.cm._get_os_path(path.strip("/")), "rb") as f:
+                t["known"] = hashlib.new(getattr(self.cm, "hash_algorithm", "sha256") or "sha256", f.read()).hexdigest()
+        except Exception:
+            t["known"] = None
+        if foreign:
+            t["frev"] += 1
+
+    def page_hash(self, path, actual):
+        """The content hash pages get for a tracked notebook (file mode).
+        A page compares the hash it loaded with the file's before it saves
+        and asks "File Changed" when they differ; Sena's writes are merged
+        into the page's save, so they are no conflict. So pages get a hash
+        of the file's writes by others (pages, or anything writing the file
+        behind the server's back), which Sena's writes leave as it was."""
+        t = self.tracked.get(path.strip("/"))
+        if t is None:
+            return actual
+        if t["known"] is None:
+            t["known"] = actual
+        elif actual != t["known"]:
+            t["frev"] += 1  # written outside the service
+            t["known"] = actual
+        return hashlib.sha256(f"sena-page-view {self.nonce} {path.strip('/')} {t['frev']}".encode()).hexdigest()
 
     async def save_file(self, path, nb, touched=()):
         """Sena's own write of a notebook file (file mode): the revision goes
@@ -924,6 +964,7 @@ class Service:
                 os.utime(os_path, ns=(st.st_atime_ns, st.st_mtime_ns))
             except OSError:
                 pass
+        self.note_write(path, foreign=False)
         return t["rev"]
 
     def merge_foreign(self, path, model):

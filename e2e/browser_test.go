@@ -167,22 +167,53 @@ func (b *browser) waitIdle() {
 }
 
 // typeCell inserts a code cell below the last one and runs it, as a
-// researcher does: select the cell, b, Enter, type, Shift+Enter.
+// researcher does: select the cell, b, Enter, type, Shift+Enter. Each step
+// waits for the page to take it (its editor focused, the text in the
+// cell), since a loaded machine may drop keys sent too early.
 func (b *browser) typeCell(code string, intoEmpty bool) {
 	b.t.Helper()
-	sel := `.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell:last-child .jp-InputPrompt`
-	b.do(chromedp.Click(chromedp.CSS(sel)), chromedp.Sleep(300*time.Millisecond))
+	last := `.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell:last-child`
+	b.do(chromedp.Click(chromedp.CSS(last + ` .jp-InputPrompt`)))
 	if !intoEmpty {
-		b.do(chromedp.KeyEvent("b"), chromedp.Sleep(300*time.Millisecond))
+		b.do(chromedp.KeyEvent("b"))
 	}
-	b.do(chromedp.KeyEvent(kb.Enter), chromedp.Sleep(300*time.Millisecond))
-	for i, line := range strings.Split(code, "\n") {
+	b.do(chromedp.KeyEvent(kb.Enter))
+	focused := `!!(document.activeElement && document.activeElement.closest('` + last + ` .cm-editor'))`
+	b.poll("the new cell's editor focused", 20*time.Second, focused, func() {
+		b.do(chromedp.Click(chromedp.CSS(last + ` .cm-content`)))
+	})
+	lines := strings.Split(code, "\n")
+	for i, line := range lines {
 		if i > 0 {
 			b.do(chromedp.KeyEvent(kb.Enter))
 		}
 		b.do(chromedp.KeyEvent(line))
 	}
-	b.do(chromedp.Sleep(200*time.Millisecond), chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(chromedp.ModifierShift)))
+	typed, _ := json.Marshal(lines[len(lines)-1])
+	b.poll("the typed code in the cell", 10*time.Second,
+		`[...document.querySelectorAll('`+last+` .jp-InputArea .cm-line')].some(l => l.textContent.includes(`+string(typed)+`))`, nil)
+	b.do(chromedp.KeyEvent(kb.Enter, chromedp.KeyModifiers(chromedp.ModifierShift)))
+}
+
+// poll evaluates cond in the page until it is true, calling retry (if any)
+// every 3 s meanwhile, and fails after limit.
+func (b *browser) poll(what string, limit time.Duration, cond string, retry func()) {
+	b.t.Helper()
+	start, tried := time.Now(), time.Now()
+	for {
+		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](cond))
+		if err == nil && ok {
+			return
+		}
+		if time.Since(start) > limit {
+			b.t.Fatalf("the page did not show %s within %v (%v); it shows %+v", what, limit, err, b.state())
+		}
+		if retry != nil && time.Since(tried) > 3*time.Second {
+			retry()
+			tried = time.Now()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func (b *browser) seenDialogs() []string {

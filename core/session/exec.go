@@ -557,7 +557,16 @@ func (s *Session) finishRun(ctx context.Context, recorded bool, msgID string, po
 		}
 		return nil, err
 	}
-	return s.commit(ctx, posted, nb)
+	final, err := s.commit(ctx, posted, nb)
+	if err != nil {
+		// The sandbox is out of reach (it stopped, say): the mirror keeps
+		// this process's copy of the cell.
+		if cerr := s.writeMirror(nb); cerr != nil {
+			return nil, cerr
+		}
+		return nil, err
+	}
+	return final, nil
 }
 
 // died writes what Sena knows about a kernel that died or was restarted

@@ -189,15 +189,22 @@ func TestPageSavesAreMerged(t *testing.T) {
 			a := l.exec("a = 1\nprint('agent a')")
 			p := l.openPage() // the researcher opens the notebook
 			p.addCell("page0001", "p = a + 1\nprint('page', p)", "page 2\n")
+			var seen, disk map[string]any
+			l.api(http.MethodGet, l.contentsURL()+"?content=0&hash=1", nil, &seen)
 			b := l.exec("print('agent b')") // the page does not show it
-			// Sena's write keeps the file's time, so the page's save is not
-			// taken for a conflict ("File Changed"): it is merged.
-			var disk map[string]any
-			l.api(http.MethodGet, l.contentsURL()+"?content=0", nil, &disk)
-			if disk["last_modified"] != p.model["last_modified"] {
-				t.Errorf("Sena's write moved the file's time from %v to %v", p.model["last_modified"], disk["last_modified"])
+			// Sena's write leaves the file's time and the hash pages get as
+			// they were, so the page's save is not taken for a conflict
+			// ("File Changed"): it is merged.
+			l.api(http.MethodGet, l.contentsURL()+"?content=0&hash=1", nil, &disk)
+			if disk["last_modified"] != p.model["last_modified"] || disk["hash"] != seen["hash"] {
+				t.Errorf("after Sena's write the page sees time %v (it loaded %v) and hash %v (it had %v)", disk["last_modified"], p.model["last_modified"], disk["hash"], seen["hash"])
 			}
 			p.save() // ... and saves its copy
+			// Another page's save is a conflict to other pages: the hash moves.
+			l.api(http.MethodGet, l.contentsURL()+"?content=0&hash=1", nil, &disk)
+			if seen["hash"] != nil && disk["hash"] == seen["hash"] {
+				t.Errorf("a page's save left the hash pages get as it was")
+			}
 			c := l.exec("print('agent c')")
 			want := []string{a.Cell.Source, b.Cell.Source, "p = a + 1\nprint('page', p)", c.Cell.Source}
 			if got := sources(l.notebook()); !slices.Equal(got, want) {
