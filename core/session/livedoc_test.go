@@ -235,6 +235,22 @@ func TestPageSavesAreMerged(t *testing.T) {
 				t.Fatalf("run the page's cell by id: %+v, %v", ex, err)
 			}
 			nbtest.Validate(t, l.store.NotebookPath(l.rec.ID))
+			// The page's last save before down is in the notebook that
+			// outlives the session.
+			p = l.openPage()
+			p.addCell("page0002", "# the researcher's last note", "")
+			p.save()
+			l.s.Close()
+			if err := l.m.Down(context.Background(), l.rec.ID); err != nil {
+				t.Fatal(err)
+			}
+			nb, err := notebook.ReadFile(l.store.NotebookPath(l.rec.ID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if nb.Cells[len(nb.Cells)-1].ID != "page0002" {
+				t.Fatalf("after down the notebook's cells are %q", sources(nb))
+			}
 		})
 	}
 }
