@@ -833,6 +833,7 @@ class Service:
                     return await get(path, *args, **kwargs)
                 async with svc.lock(path):
                     model = await get(path, *args, **kwargs)
+                # The hash a page compares before it saves (see page_hash).
                 if isinstance(model, dict) and model.get("hash") is not None:
                     model = dict(model, hash=svc.page_hash(path, model["hash"]))
                 return model
