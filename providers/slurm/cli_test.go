@@ -145,7 +145,7 @@ func (c *senaCLI) up(extra ...string) upOut {
 }
 
 type lsRow struct {
-	ID     string `json:"id"`
+	ID     string `json:"session_id"`
 	Status string `json:"status"`
 	Reason string `json:"reason"`
 }
@@ -403,8 +403,8 @@ func TestKilledUpThenGC(t *testing.T) {
 				t.Fatal(err)
 			}
 			rows = c.ls()
-			if len(rows) != 1 || rows[0].ID != id || rows[0].Status != "orphan:queued" {
-				t.Fatalf("ls with the records lost: %+v, want the job as orphan:queued", rows)
+			if len(rows) != 1 || rows[0].ID != id || rows[0].Status != "orphan" || !strings.HasPrefix(rows[0].Reason, "Resources") {
+				t.Fatalf("ls with the records lost: %+v, want the job as an orphan, queued (Resources)", rows)
 			}
 		}
 		if r := c.ok("--provider", "slurm", "gc"); !strings.Contains(r.stdout, "removed "+id) {
