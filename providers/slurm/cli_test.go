@@ -96,6 +96,12 @@ type result struct {
 func (c *senaCLI) command(args ...string) *exec.Cmd {
 	cmd := exec.Command(c.bin, append([]string{"--state-dir", c.state}, args...)...)
 	cmd.Env = append(os.Environ(), c.env...)
+	// A test that fails while an up waits must not leave it waiting on.
+	c.t.Cleanup(func() {
+		if cmd.Process != nil {
+			_ = cmd.Process.Kill()
+		}
+	})
 	return cmd
 }
 
