@@ -61,6 +61,8 @@ type SandboxConfig struct {
 	FromSnapshot string `yaml:"from_snapshot,omitempty" json:"from_snapshot,omitempty" flag:"from-snapshot"`
 	// Scoped is an interface file (Python on the machine running sena) run in the kernel once the session is ready (after models and init code, in the kernel's namespace, not recorded in the notebook); its functions marked with @expose (from sena_scoped import expose), parameters annotated int, float, str, bool, list or dict, are all an agent may call: `sena mcp --scoped SESSION` serves each as a tool, with a schema from its signature and docstring, and nothing else (no execute_code, no files, no notebook).
 	Scoped string `yaml:"scoped,omitempty" json:"scoped,omitempty" flag:"scoped"`
+	// OutputLimitKiB is how much of each cell's output, in KiB, the notebook keeps (default 2048; -1 keeps everything). Past it a stream keeps its start and its end with a line saying what was left out, further outputs are summarised in one line, and all of it is written to sena-outputs/CELL_ID/ in the sandbox's work dir; the kernel's own output is never cut.
+	OutputLimitKiB int64 `yaml:"output_limit_kib,omitempty" json:"output_limit_kib,omitempty" flag:"output-limit-kib"`
 	// Workspace is what the researcher brings into the sandbox.
 	Workspace Workspace `yaml:"workspace,omitempty" json:"workspace,omitempty" flag:"-"`
 }

@@ -1,6 +1,10 @@
 package core
 
 import (
+	"bytes"
+	"compress/zlib"
+	_ "embed"
+	"encoding/base64"
 	"fmt"
 	"time"
 )
@@ -78,7 +82,43 @@ func JupyterServerArgs(l JupyterLaunch) []string {
 // connected. jupyter_server's own culler skips
 // connected kernels, and its shutdown timer counts any API request as
 // activity, so an agent holding a connection would keep a GPU forever.
-const JupyterServerLauncher = `import json, os, signal, sys, tempfile, threading, time
+//
+// It loads Sena's notebook service (notebookservice.py, carried compressed
+// in the command line itself, so no provider copies a file): the HTTP API
+// at sena/api/notebook through which Sena edits the session's notebook,
+// live in the shared document where real-time collaboration is installed,
+// and records the outputs of the cells it runs. See docs/architecture.md.
+var JupyterServerLauncher = launcherHead + notebookServiceLoader()
+
+//go:embed notebookservice.py
+var notebookServiceSource []byte
+
+// notebookServiceLoader is the launcher's part that loads the service when
+// the server's web app exists; a service that fails to load is logged and
+// the server runs without it (Sena then saves whole notebooks).
+func notebookServiceLoader() string {
+	var b bytes.Buffer
+	w, _ := zlib.NewWriterLevel(&b, zlib.BestCompression)
+	w.Write(notebookServiceSource)
+	w.Close()
+	return fmt.Sprintf(`
+try:
+    import base64 as _b64, types as _types, zlib as _zlib
+    _svc = _types.ModuleType("sena_notebook")
+    _svc.__file__ = "<sena>/notebookservice.py"
+    exec(compile(_zlib.decompress(_b64.b64decode("%s")).decode(), _svc.__file__, "exec"), _svc.__dict__)
+    sys.modules["sena_notebook"] = _svc
+    _init_webapp = ServerApp.init_webapp
+    def _init_webapp_sena(self, *a, **k):
+        _init_webapp(self, *a, **k)
+        _svc.load(self)
+    ServerApp.init_webapp = _init_webapp_sena
+except Exception as _e:
+    print("Sena: the notebook service did not load:", repr(_e), file=sys.stderr)
+launch_new_instance()`, base64.StdEncoding.EncodeToString(b.Bytes()))
+}
+
+const launcherHead = `import json, os, signal, sys, tempfile, threading, time
 sys.modules["rfc3987_syntax"] = None
 _r = os.environ.get("JUPYTER_RUNTIME_DIR")
 if _r:
@@ -126,8 +166,7 @@ if _limit > 0:
     def _start_watched(self):
         threading.Thread(target=_sena_idle, args=(self, _limit), daemon=True).start()
         _start(self)
-    ServerApp.start = _start_watched
-launch_new_instance()`
+    ServerApp.start = _start_watched`
 
 // JupyterServerCommand is the argv after the Python interpreter that every
 // provider runs: the launcher, Sena's idle rule, and JupyterServerArgs.

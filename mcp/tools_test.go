@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"image"
 	_ "image/png"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,6 +122,47 @@ func TestTools(t *testing.T) {
 		if !statusTime.MatchString(strings.SplitN(got, "\n", 2)[0]) {
 			t.Fatalf("status line has no elapsed time: %q", got)
 		}
+	})
+	t.Run("researchers_cells", func(t *testing.T) {
+		// The researcher adds and runs a cell in JupyterLab (a page without
+		// real-time collaboration saves its copy whole): the agent's tools
+		// see it and address it by its id.
+		c := parent.with(t)
+		rec, err := m.Store().Get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		token, err := m.Store().Token(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := strings.TrimSuffix(rec.Endpoint.URL, "/") + "/api/contents/" + url.PathEscape(rec.Notebook)
+		api := func(method string, body, out any) {
+			data, _ := json.Marshal(body)
+			req, _ := http.NewRequest(method, u+"?type=notebook&content=1", bytes.NewReader(data))
+			req.Header.Set("Authorization", "token "+token)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode/100 != 2 {
+				t.Fatalf("%s %s: HTTP %d", method, u, resp.StatusCode)
+			}
+			if out != nil {
+				_ = json.NewDecoder(resp.Body).Decode(out)
+			}
+		}
+		var model map[string]any
+		api(http.MethodGet, nil, &model)
+		content := model["content"].(map[string]any)
+		content["cells"] = append(content["cells"].([]any), map[string]any{"cell_type": "code", "id": "researcher1", "metadata": map[string]any{},
+			"source": "page_var = 7\nprint('from the page')", "execution_count": 50,
+			"outputs": []any{map[string]any{"output_type": "stream", "name": "stdout", "text": "from the page\n"}}})
+		api(http.MethodPut, map[string]any{"type": "notebook", "format": "json", "content": content}, nil)
+		contains(t, c.ok("get_notebook_outputs", map[string]any{"session_id": id, "start": -1}), "id researcher1", "page_var = 7", "from the page")
+		contains(t, c.ok("run_cell", map[string]any{"session_id": id, "cell": "researcher1"}), "(id researcher1)", "from the page")
+		contains(t, text(c.exec(id, "print(page_var * 6)")), "42")
 	})
 	t.Run("execute_empty", func(t *testing.T) {
 		c := parent.with(t)

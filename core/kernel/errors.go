@@ -23,6 +23,8 @@ var (
 	// ErrConnection: the server or the kernel's websocket could not be reached
 	// or was lost.
 	ErrConnection = errors.New("jupyter connection failed")
+	// ErrMessageTooLarge: a request is over MaxMessageSize; it was not sent.
+	ErrMessageTooLarge = errors.New("message too large for the kernel's websocket")
 )
 
 // errorf wraps a sentinel with a message of its own, so errors.Is works and

@@ -27,6 +27,9 @@ type ExecuteOptions struct {
 	// status "aborted" and no output, a request sent just after the failed
 	// one finished, so one-at-a-time callers would see spurious aborts.
 	StopOnError bool
+	// MsgID is the execute_request's msg_id (a fresh one when empty), for a
+	// listener that must know it before the kernel answers.
+	MsgID string
 }
 
 // Event is one iopub output of an execution.
@@ -73,10 +76,10 @@ func (k *Kernel) Execute(ctx context.Context, code string, opts *ExecuteOptions)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	c, err := k.start("shell", "execute_request", map[string]any{
+	c, err := k.startID("shell", "execute_request", map[string]any{
 		"code": code, "silent": opts.Silent, "store_history": opts.StoreHistory,
 		"user_expressions": map[string]any{}, "allow_stdin": false, "stop_on_error": opts.StopOnError,
-	})
+	}, opts.MsgID)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -243,11 +244,24 @@ func (k *Kernel) die(err error) {
 	k.failPending(err)
 }
 
+// MaxMessageSize is the largest message jupyter_server takes from a kernel
+// client, Tornado's default websocket_max_message_size: a bigger one makes
+// the server drop the connection.
+const MaxMessageSize = 10 << 20
+
 // start registers a request before sending it, so no answer can outrun it.
 func (k *Kernel) start(channel, msgType string, content any) (*call, error) {
+	return k.startID(channel, msgType, content, "")
+}
+
+// startID is start with the request's msg_id given (a fresh one when "").
+func (k *Kernel) startID(channel, msgType string, content any, msgID string) (*call, error) {
 	m, err := newMessage(k.session, channel, msgType, content)
 	if err != nil {
 		return nil, err
+	}
+	if msgID != "" {
+		m.Header.MsgID = msgID
 	}
 	c := &call{id: m.Header.MsgID, wake: make(chan struct{}, 1)}
 	k.mu.Lock()
@@ -261,6 +275,10 @@ func (k *Kernel) start(channel, msgType string, content any) (*call, error) {
 		return nil, err
 	}
 	typ, frame, err := k.codec.encode(m)
+	if err == nil && len(frame) > MaxMessageSize {
+		err = errorf(ErrMessageTooLarge, "kernel %s: the %s is %s, over the %s a Jupyter server takes in one message",
+			k.id, msgType, sizeWords(len(frame)), sizeWords(MaxMessageSize))
+	}
 	if err == nil {
 		wctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
 		err = k.conn.Write(wctx, typ, frame)
@@ -333,6 +351,8 @@ type KernelInfo struct {
 	// Session is the kernel process's own session id (its replies'
 	// header.session): a restarted kernel has a new one.
 	Session string `json:"-"`
+	// RequestID is the msg_id of the kernel_info_request this answered.
+	RequestID string `json:"-"`
 }
 
 // Info asks the kernel for its kernel_info. It waits behind a running
@@ -354,6 +374,7 @@ func (k *Kernel) Info(ctx context.Context) (*KernelInfo, error) {
 				return nil, errorf(ErrConnection, "kernel %s: bad kernel_info_reply: %v", k.id, err)
 			}
 			ki.Session = reply.Header.Session
+			ki.RequestID = c.id
 			return &ki, nil
 		}
 		select {
@@ -381,4 +402,31 @@ func (k *Kernel) Restart(ctx context.Context) error {
 	k.mu.Unlock()
 	k.failPending(errorf(ErrKernelRestarted, "kernel %s was restarted: its variables are gone", k.id))
 	return nil
+}
+
+// RequestSize is how many bytes an execute_request for code takes on this
+// kernel's websocket, to compare with MaxMessageSize before sending it.
+func (k *Kernel) RequestSize(code string) int {
+	m, err := newMessage(k.session, "shell", "execute_request", map[string]any{
+		"code": code, "silent": false, "store_history": true,
+		"user_expressions": map[string]any{}, "allow_stdin": false, "stop_on_error": false,
+	})
+	if err != nil {
+		return 0
+	}
+	_, frame, err := k.codec.encode(m)
+	if err != nil {
+		return 0
+	}
+	return len(frame)
+}
+
+func sizeWords(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

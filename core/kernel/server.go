@@ -195,3 +195,22 @@ func (s *Server) WaitReady(ctx context.Context) error {
 		delay = min(2*delay, 2*time.Second)
 	}
 }
+
+// Call sends a request to an API of the server's, such as a server
+// extension's: path is relative to the base URL ("sena/api/notebook"),
+// body (when non-nil) is sent as JSON and a 2xx answer decoded into out.
+// Errors are those of the REST calls; HTTPStatus tells their status.
+func (s *Server) Call(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	u := s.endpoint(strings.Split(strings.Trim(path, "/"), "/")...)
+	u.RawQuery = query.Encode()
+	return s.do(ctx, method, u, body, out)
+}
+
+// HTTPStatus is the HTTP status of a failed call, 0 when it failed otherwise.
+func HTTPStatus(err error) int {
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.code
+	}
+	return 0
+}

@@ -33,6 +33,8 @@ type Session struct {
 
 	restarting atomic.Bool // Restart is under way: a cell failing now was restarted on request
 
+	svc docService // the sandbox's notebook service, asked once
+
 	// whyStopped asks the provider, after the kernel's connection dropped,
 	// whether the sandbox stopped and why ("" while it still runs), waiting
 	// up to the given time for it to stop.
@@ -180,13 +182,10 @@ func (s *Session) noticeRestartSinceLastProcess(ctx context.Context) {
 	const msg = "the kernel restarted since the last call (it died while idle, or was restarted from Jupyter): " +
 		"it is a fresh process and every variable from earlier cells is gone; re-run the cells that set them up"
 	s.setNotice(msg)
-	if unlock, err := s.store.Lock(ctx, s.ID); err == nil {
-		if nb, err := s.loadNotebook(); err == nil {
-			nb.AddMarkdown("*Sena: " + msg + ".*")
-			_ = s.save(ctx, nb)
-		}
-		unlock()
-	}
+	_ = s.change(ctx, func(nb *notebook.Notebook) error {
+		nb.AddMarkdown("*Sena: " + msg + ".*")
+		return nil
+	})
 }
 
 // Close drops the kernel connection; the kernel keeps running.
@@ -231,7 +230,10 @@ func (s *Session) Execute(ctx context.Context, code string, opts *ExecOptions) (
 	if err := checkUTF8(code); err != nil {
 		return nil, err
 	}
-	return s.run(ctx, opts, opts != nil && opts.Hidden, func(nb *notebook.Notebook) (*notebook.Cell, error) {
+	if opts != nil && opts.Hidden {
+		return s.runHidden(ctx, code, opts)
+	}
+	return s.run(ctx, opts, func(nb *notebook.Notebook) (*notebook.Cell, error) {
 		return nb.AddCode(s.cellSource(code)), nil
 	})
 }
@@ -398,23 +400,26 @@ func (s *Session) MoveCell(ctx context.Context, ref notebook.Ref, pos CellPositi
 	return cell, from, to, err
 }
 
-// change applies edit to the notebook under the session's lock and saves
-// it; when edit fails nothing is saved, so a bad call never leaves a
-// half-edited notebook.
+// change applies edit to the notebook as it is now (the live document,
+// with whatever the researcher did in JupyterLab) under the session's lock
+// and saves the difference; when edit fails nothing is saved, so a bad call
+// never leaves a half-edited notebook.
 func (s *Session) change(ctx context.Context, edit func(*notebook.Notebook) error) error {
 	unlock, err := s.store.Lock(ctx, s.ID)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	nb, err := s.loadNotebook()
+	before, err := s.current(ctx)
 	if err != nil {
 		return err
 	}
+	nb := before.Clone()
 	if err := edit(nb); err != nil {
 		return err
 	}
-	return s.save(ctx, nb)
+	_, err = s.commit(ctx, before, nb)
+	return err
 }
 
 func lookupCode(nb *notebook.Notebook, ref notebook.Ref, verb string) (*notebook.Cell, int, error) {
@@ -428,19 +433,66 @@ func lookupCode(nb *notebook.Notebook, ref notebook.Ref, verb string) (*notebook
 	return c, i, nil
 }
 
-// run executes the code cell pick chooses (adding or changing it first) and
-// records its outputs; a markdown or raw cell pick returns is only saved.
-// If pick fails, the notebook is left as it was.
 // runCells is run for the calls that work on the notebook's cells, which
 // cannot be hidden.
 func (s *Session) runCells(ctx context.Context, opts *ExecOptions, pick func(*notebook.Notebook) (*notebook.Cell, error)) (*Execution, error) {
 	if opts != nil && opts.Hidden {
 		return nil, core.Errorf(core.ErrInvalidConfig, "only new code (Execute, execute_code) can run hidden: a notebook cell is recorded by being one")
 	}
-	return s.run(ctx, opts, false, pick)
+	return s.run(ctx, opts, pick)
 }
 
-func (s *Session) run(ctx context.Context, opts *ExecOptions, hidden bool, pick func(*notebook.Notebook) (*notebook.Cell, error)) (*Execution, error) {
+// runHidden runs code in the kernel without recording it: its outputs
+// gather in a detached cell of a notebook of its own, never saved, and the
+// kernel keeps no history of it.
+func (s *Session) runHidden(ctx context.Context, code string, opts *ExecOptions) (*Execution, error) {
+	unlock, err := s.store.Lock(ctx, s.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	s.checkKernel(ctx)
+	nb := notebook.New()
+	cell := nb.AddCode(s.cellSource(code))
+	runCtx := ctx
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	start := time.Now()
+	res, execErr := s.kernel().Execute(runCtx, s.kernelCode(s.commandOf(cell)), &kernel.ExecuteOptions{
+		OnEvent: func(ev kernel.Event) {
+			_ = nb.Apply(cell, ev.Type, ev.Content)
+			if opts.OnEvent != nil {
+				opts.OnEvent(ev)
+			}
+		},
+	})
+	ex := &Execution{Result: res, Cell: cell, CellIndex: -1, Elapsed: time.Since(start)}
+	switch {
+	case errors.Is(execErr, kernel.ErrKernelRestarted) || errors.Is(execErr, kernel.ErrKernelDead):
+		ex.Died = s.died(ctx, execErr, cell, ex.Elapsed)
+	case errors.Is(execErr, kernel.ErrConnection):
+		s.refresh(context.WithoutCancel(ctx))
+	}
+	if execErr == nil {
+		ex.ExitCode = s.exitCode(res)
+	}
+	return ex, execErr
+}
+
+// run executes the code cell pick chooses (adding or changing it first) and
+// records its outputs; a markdown or raw cell pick returns is only saved.
+// If pick fails, the notebook is left as it was.
+//
+// The cell goes into the live document before it runs, so a JupyterLab page
+// shows it at once; the sandbox's notebook service then records its
+// outputs there as they come (and goes on if this process dies), while this
+// process streams them to its caller and keeps its own copy, within the
+// same output limit, for the host mirror and where the server has no
+// service.
+func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*notebook.Notebook) (*notebook.Cell, error)) (*Execution, error) {
 	if opts == nil {
 		opts = &ExecOptions{}
 	}
@@ -450,68 +502,127 @@ func (s *Session) run(ctx context.Context, opts *ExecOptions, hidden bool, pick 
 	}
 	defer unlock()
 	s.checkKernel(ctx)
-	nb := notebook.New() // a hidden cell lives in a notebook of its own, never saved
-	if !hidden {
-		if nb, err = s.loadNotebook(); err != nil {
-			return nil, err
-		}
+	before, err := s.current(ctx)
+	if err != nil {
+		return nil, err
 	}
+	nb := before.Clone()
 	cell, err := pick(nb)
 	if err != nil {
 		return nil, err
 	}
 	if cell.Type != notebook.CodeCell {
-		return &Execution{Cell: cell, CellIndex: nb.IndexOf(cell)}, s.save(ctx, nb)
+		nb, err = s.commit(ctx, before, nb)
+		if err != nil {
+			return nil, err
+		}
+		c, i := nb.CellByID(cell.ID)
+		if c == nil {
+			c, i = cell, -1
+		}
+		return &Execution{Cell: c, CellIndex: i}, nil
 	}
-	mirror := s.store.NotebookPath(s.ID)
-	if hidden {
-		mirror = "" // the saver writes nothing
-	} else if err := nb.WriteFile(mirror); err != nil {
+	code := s.kernelCode(s.commandOf(cell))
+	if n := s.kernel().RequestSize(code); n > kernel.MaxMessageSize {
+		return nil, core.Errorf(core.ErrInvalidConfig, "the code is too large to run: its execute_request is %.1f MiB, and a Jupyter server takes at most %d MiB in one message; "+
+			"put the data in a file (write_file, or the sandbox's own storage) and have the code read it. Nothing was added to the notebook",
+			float64(n)/(1<<20), kernel.MaxMessageSize>>20)
+	}
+	id := cell.ID
+	if nb, err = s.commit(ctx, before, nb); err != nil {
 		return nil, err
 	}
+	if cell, _ = nb.CellByID(id); cell == nil {
+		return nil, fmt.Errorf("the notebook service lost cell %s", id)
+	}
+	posted := nb.Clone() // the document as the run starts, for the fallback's diff
+	limit := s.outputLimit()
+	msgID := kernel.NewMsgID()
+	recorded := s.startRecording(ctx, id, msgID, limit)
+	rec := notebook.NewRecorder(nb, cell, limit, recorded)
 	runCtx := ctx
 	if opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		runCtx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
 	}
-	saver := newThrottledSaver(nb, mirror)
+	saver := newThrottledSaver(nb, rec, s.store.NotebookPath(s.ID))
 	start := time.Now()
-	res, execErr := s.kernel().Execute(runCtx, s.kernelCode(s.commandOf(cell)), &kernel.ExecuteOptions{
-		StoreHistory: !hidden,
+	res, execErr := s.kernel().Execute(runCtx, code, &kernel.ExecuteOptions{
+		StoreHistory: true,
+		MsgID:        msgID,
 		OnEvent: func(ev kernel.Event) {
-			_ = nb.Apply(cell, ev.Type, ev.Content)
+			_ = rec.Apply(ev.Type, ev.Content)
 			saver.changed()
 			if opts.OnEvent != nil {
 				opts.OnEvent(ev)
 			}
 		},
 	})
+	rec.Flush()
 	ex := &Execution{Result: res, Cell: cell, Elapsed: time.Since(start)}
+	var count *int
 	if res != nil && res.ExecutionCount > 0 {
 		cell.SetExecutionCount(res.ExecutionCount)
+		count = cell.ExecutionCount
 	}
+	kept := len(cell.Outputs) // what follows was added by Sena, not the kernel
+	wait := 5 * time.Second
 	stopped := s.sandboxStopped(context.WithoutCancel(ctx), cell, execErr)
 	switch {
 	case stopped != "":
 		execErr = fmt.Errorf("session %s: %s: %w", s.ID, stopped, execErr)
+		wait = 500 * time.Millisecond // the sandbox is gone
 	case errors.Is(execErr, kernel.ErrKernelRestarted) || errors.Is(execErr, kernel.ErrKernelDead):
 		ex.Died = s.died(ctx, execErr, cell, ex.Elapsed)
+		wait = 500 * time.Millisecond // no idle is coming
 	case errors.Is(execErr, kernel.ErrConnection):
 		s.refresh(context.WithoutCancel(ctx))
+		wait = 500 * time.Millisecond
 	}
-	if hidden {
-		ex.CellIndex = -1
-		return ex, execErr
-	}
-	if err := s.save(context.WithoutCancel(ctx), nb); err != nil && execErr == nil {
+	final, err := s.finishRun(context.WithoutCancel(ctx), recorded, msgID, posted, nb, cell.Outputs[kept:], count, wait)
+	if err != nil && execErr == nil {
 		execErr = err
 	}
-	ex.CellIndex = nb.IndexOf(cell)
+	if final != nil {
+		if c, i := final.CellByID(id); c != nil {
+			ex.Cell, ex.CellIndex = c, i
+		} else {
+			ex.CellIndex = -1 // deleted in JupyterLab while it ran
+		}
+	} else {
+		ex.CellIndex = nb.IndexOf(cell)
+	}
 	if execErr == nil {
 		ex.ExitCode = s.exitCode(res)
 	}
 	return ex, execErr
+}
+
+// finishRun records the end of a run: through the notebook service when it
+// recorded the cell, else by saving this process's copy of the outputs.
+func (s *Session) finishRun(ctx context.Context, recorded bool, msgID string, posted, nb *notebook.Notebook, extra []*notebook.Output, count *int, wait time.Duration) (*notebook.Notebook, error) {
+	if recorded {
+		final, err := s.finishRecording(ctx, msgID, extra, count, wait)
+		if err == nil {
+			return final, nil
+		}
+		// The service failed: this process's copy is what is known.
+		if cerr := s.writeMirror(nb); cerr != nil {
+			return nil, cerr
+		}
+		return nil, err
+	}
+	final, err := s.commit(ctx, posted, nb)
+	if err != nil {
+		// The sandbox is out of reach (it stopped, say): the mirror keeps
+		// this process's copy of the cell.
+		if cerr := s.writeMirror(nb); cerr != nil {
+			return nil, cerr
+		}
+		return nil, err
+	}
+	return final, nil
 }
 
 // died writes what Sena knows about a kernel that died or was restarted
@@ -659,8 +770,17 @@ func (s *Session) AddMarkdown(ctx context.Context, text string) (int, error) {
 	return at, err
 }
 
-// Notebook reads the session's notebook as last saved.
-func (s *Session) Notebook() (*notebook.Notebook, error) { return s.loadNotebook() }
+// Notebook reads the session's notebook as it is now, cells added in
+// JupyterLab included, and brings the host mirror up to date; when the
+// sandbox cannot be reached, the mirror as last saved.
+func (s *Session) Notebook() (*notebook.Notebook, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if nb, err := s.Sync(ctx); err == nil {
+		return nb, nil
+	}
+	return s.loadNotebook()
+}
 
 // Interrupt interrupts the running cell, if any.
 func (s *Session) Interrupt(ctx context.Context) error { return s.kernel().Interrupt(ctx) }

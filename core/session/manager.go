@@ -124,6 +124,7 @@ func (m *Manager) Down(ctx context.Context, id string) error {
 		return err
 	}
 	defer release()
+	m.SyncMirror(ctx, id) // the researcher's last cells, before the sandbox goes
 	if rec.Handle.ID != "" {
 		if err := prov.Destroy(ctx, &core.DestroyRequest{Handle: rec.Handle}); err != nil {
 			return fmt.Errorf("stop session %s: %w", id, err)
@@ -323,6 +324,9 @@ func (m *Manager) GC(ctx context.Context, providers []string) ([]SessionStatus, 
 
 // NotebookFile is the host path of a session's notebook, which outlives the
 // session. id may be a unique prefix of the id of any session that had one.
+// For a live session the file is first brought up to date with the notebook
+// in its sandbox (cells added in JupyterLab, outputs recorded after a client
+// went away).
 func (m *Manager) NotebookFile(id string) (string, error) {
 	ids, err := m.store.ids("notebooks", ".ipynb")
 	if err != nil {
@@ -335,6 +339,7 @@ func (m *Manager) NotebookFile(id string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	m.SyncMirror(context.Background(), full)
 	return m.store.NotebookPath(full), nil
 }
 

@@ -262,12 +262,10 @@ func (u *upRun) verifyEnvironment(ctx context.Context) error {
 	env.Repos = u.rec.Repos
 	u.rec.Environment = env
 	u.mark("environment_checked")
-	nb, err := u.session.loadNotebook()
-	if err != nil {
-		return err
-	}
-	nb.Metadata["sena"] = mustJSON(env)
-	return u.session.save(ctx, nb)
+	return u.session.change(ctx, func(nb *notebook.Notebook) error {
+		nb.Metadata["sena"] = mustJSON(env)
+		return nil
+	})
 }
 
 // loadScoped runs a scoped session's interface in the kernel, once the
@@ -388,7 +386,7 @@ func startSession(ctx context.Context, store *Store, srv *kernel.Server, rec *Re
 		nb = notebook.New()
 	}
 	nb.SetKernel("python3", "Python 3 (ipykernel)", "python", ki.LanguageInfo)
-	if err := s.save(ctx, nb); err != nil {
+	if _, err := s.create(ctx, nb); err != nil {
 		k.Close()
 		return nil, err
 	}

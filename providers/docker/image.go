@@ -24,7 +24,7 @@ type defaultImage struct {
 // defaultImageRecipe is the default image as Sena ships it: the
 // Dockerfile's own defaults.
 func defaultImageRecipe() defaultImage {
-	return defaultImage{Base: "nvidia/cuda:12.8.1-base-ubuntu24.04", Torch: "torch==2.10.0", PythonPackages: "jupyter_server>=2.14 jupyterlab>=4.2 ipykernel>=6.29 numpy"}
+	return defaultImage{Base: "nvidia/cuda:12.8.1-base-ubuntu24.04", Torch: "torch==2.10.0", PythonPackages: "jupyter_server>=2.19,<3 jupyterlab>=4.6,<4.7 jupyter-collaboration==5.0.4 jupyter-server-ydoc>=3.0.4,<3.1 jupyter-ydoc>=4.2,<4.3 ipykernel>=6.29 numpy"}
 }
 
 // ref names the image by a hash of its recipe, so a Sena with a changed

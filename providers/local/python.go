@@ -16,8 +16,20 @@ import (
 )
 
 // serverPackages are what every environment Sena builds must hold:
-// JupyterLab so that the session's URL opens the notebook in a browser.
-var serverPackages = []string{"jupyter_server", "ipykernel", "jupyterlab"}
+// JupyterLab so that the session's URL opens the notebook in a browser, and
+// its real-time collaboration, so that the page and Sena edit one live
+// document (Sena's notebook service writes into it; see
+// docs/architecture.md). Pinned together: jupyter-collaboration 5.0 needs
+// JupyterLab 4.6 and jupyter_server 2.19 or later, and the service uses
+// jupyter_ydoc 4.2's notebook model.
+var serverPackages = []string{
+	"jupyter_server>=2.19,<3",
+	"ipykernel",
+	"jupyterlab>=4.6,<4.7",
+	"jupyter-collaboration==5.0.4",
+	"jupyter-server-ydoc>=3.0.4,<3.1",
+	"jupyter-ydoc>=4.2,<4.3",
+}
 
 // interpreter returns the Python that runs the server: the python option as
 // given, or a cached virtual environment built for the packages. With the user's own
