@@ -33,9 +33,9 @@ func newApp() *cli.App {
 			&cli.BoolFlag{Name: "dry-run", Usage: "check the command line and say what would run, without running it (up: print the resolved config)"},
 		},
 		Commands: []*cli.Command{
-			quickstartCommand, upCommand, execCommand, lsCommand, urlCommand, connectCommand,
+			quickstartCommand, upCommand, warmCommand, execCommand, lsCommand, urlCommand, connectCommand,
 			notebookCommand, downCommand, gcCommand, pullCommand, providersCommand, skillsCommand,
-			mcpCommand, completionCommand, completeCommand,
+			mcpCommand, completionCommand, completeCommand, keeperCommand,
 		},
 		// A list flag's value is one item: pip requirements hold commas.
 		DisableSliceFlagSeparator: true,
@@ -105,8 +105,10 @@ type env struct {
 	color    bool
 }
 
-func newEnv(c *cli.Context) (*env, error) {
-	level := slog.LevelWarn
+func newEnv(c *cli.Context) (*env, error) { return newEnvLevel(c, slog.LevelWarn) }
+
+// newEnvLevel is newEnv logging from level up (--debug: everything).
+func newEnvLevel(c *cli.Context, level slog.Level) (*env, error) {
 	if c.Bool("debug") {
 		level = slog.LevelDebug
 	}
