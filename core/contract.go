@@ -115,7 +115,7 @@ func readAs(typ, s string) (any, error) {
 			var v []any
 			return v, json.Unmarshal([]byte(s), &v)
 		}
-		var v []any
+		v := []any{} // KEY= is an empty list, not null
 		for _, part := range strings.Split(s, ",") {
 			if part = strings.TrimSpace(part); part != "" {
 				v = append(v, part)

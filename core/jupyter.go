@@ -64,10 +64,18 @@ func JupyterServerArgs(l JupyterLaunch) []string {
 // or host has for another Python (Debian's ipykernel installs one for
 // /usr/bin/python3) is never the one started.
 //
+// With SENA_KERNEL_ENV_FILE naming a JSON object of variables, the
+// kernelspec's env carries them: every kernel gets them, the server's own
+// environment does not (container providers keep secrets out of the
+// container's inspectable config this way).
+//
 // It enforces Sena's lifetime rules: with --sena-idle-timeout=SECONDS, the
 // server stops (SIGTERM to itself: it shuts its kernels down and exits)
-// once no kernel has been busy or produced output for that long, whether
-// or not clients are connected. jupyter_server's own culler skips
+// once no kernel has been busy (or starting, which under load takes
+// seconds; at most 20 s of it counts, as a server that missed the
+// kernel's first status would see it starting forever) or produced output
+// for that long, whether or not clients are
+// connected. jupyter_server's own culler skips
 // connected kernels, and its shutdown timer counts any API request as
 // activity, so an agent holding a connection would keep a GPU forever.
 //
@@ -84,15 +92,20 @@ if _r:
     os.makedirs(_r, mode=0o700, exist_ok=True)
 _d = tempfile.mkdtemp(prefix="sena-kernels-", dir=_r)
 os.makedirs(os.path.join(_d, "kernels", "python3"))
+_spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+         "display_name": "Python 3 (ipykernel)", "language": "python",
+         "metadata": {"debugger": True, "sena": True}}
+_ef = os.environ.pop("SENA_KERNEL_ENV_FILE", None)
+if _ef:
+    with open(_ef) as _f:
+        _spec["env"] = json.load(_f)
 with open(os.path.join(_d, "kernels", "python3", "kernel.json"), "w") as _f:
-    json.dump({"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-               "display_name": "Python 3 (ipykernel)", "language": "python",
-               "metadata": {"debugger": True, "sena": True}}, _f)
+    json.dump(_spec, _f)
 os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (_d, os.environ.get("JUPYTER_PATH")) if p)
 from jupyter_server.serverapp import ServerApp, launch_new_instance
 _sena = {"idle": 0.0, "deadline": 0.0, "reset": False, "wake": threading.Event()}
 def _sena_watch(app):
-    last = time.time()
+    last, starting = time.time(), {}
     while True:
         idle, deadline = _sena["idle"], _sena["deadline"]
         step = max(1.0, min(30.0, idle / 5)) if idle > 0 else 30.0
@@ -107,7 +120,9 @@ def _sena_watch(app):
             km = app.kernel_manager
             for kid in list(km.list_kernel_ids()):
                 k = km.get_kernel(kid)
-                if getattr(k, "execution_state", "") == "busy":
+                state = getattr(k, "execution_state", "idle")
+                since = starting.setdefault(kid, now) if state == "starting" else starting.pop(kid, None)
+                if state == "busy" or (state == "starting" and now - since < 20):
                     last = now
                 if getattr(k, "last_activity", None) is not None:
                     last = max(last, k.last_activity.timestamp())

@@ -112,8 +112,9 @@ type CreateRequest struct {
 	// Spec is what to run.
 	Spec SandboxSpec
 	// JupyterToken is the token the Jupyter server must require. Providers pass
-	// it through the environment (JUPYTER_TOKEN), never on a command line, and
-	// never store or log it.
+	// it through the environment (JUPYTER_TOKEN) or, where the environment is
+	// inspectable (containers), a file named by JUPYTER_TOKEN_FILE; never on a
+	// command line, and they never store or log it.
 	JupyterToken string
 	// WorkDir is a host directory reserved for this sandbox: it exists, is
 	// empty and is private to the user (0700) when Create is called
@@ -196,8 +197,14 @@ type InspectRequest struct{ Handle Handle }
 
 // InspectResponse reports a sandbox's status.
 type InspectResponse struct {
-	Status   Status
+	Status Status
+	// Reason says why, in the backend's words, when the status alone does
+	// not: what a queued sandbox waits for ("Resources"), why a stopped one
+	// ended ("time limit reached"). Empty when there is nothing to add.
+	Reason   string
 	Endpoint Endpoint
+	// GPUs are the devices the sandbox holds (UUIDs where the backend has them).
+	GPUs []string
 }
 
 // DestroyRequest asks a provider to stop a sandbox.
@@ -214,6 +221,8 @@ type SandboxInfo struct {
 	Handle Handle
 	Labels map[string]string
 	Status Status
+	Reason string   // as InspectResponse.Reason
+	GPUs   []string // as InspectResponse.GPUs
 }
 
 // Status is a sandbox's state.
@@ -224,4 +233,7 @@ const (
 	StatusRunning Status = "running"
 	StatusStopped Status = "stopped"
 	StatusUnknown Status = "unknown"
+	// StatusQueued is a sandbox the backend accepted but has not started:
+	// a batch job waiting for its resources (Reason says what it waits for).
+	StatusQueued Status = "queued"
 )

@@ -99,7 +99,7 @@ func (c *Client) Inspect(ctx context.Context, req *core.InspectRequest) (*core.I
 	if err != nil {
 		return nil, c.callError(ctx, "Inspect", err)
 	}
-	return &core.InspectResponse{Status: core.Status(resp.GetStatus()), Endpoint: endpointFromProto(resp.GetEndpoint())}, nil
+	return &core.InspectResponse{Status: core.Status(resp.GetStatus()), Reason: resp.GetReason(), Endpoint: endpointFromProto(resp.GetEndpoint()), GPUs: resp.GetGpus()}, nil
 }
 
 // Destroy implements core.Provider.

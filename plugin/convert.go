@@ -182,11 +182,11 @@ func endpointFromProto(e *pb.Endpoint) core.Endpoint {
 }
 
 func sandboxToProto(s core.SandboxInfo) *pb.SandboxInfo {
-	return &pb.SandboxInfo{Handle: handleToProto(s.Handle), Labels: s.Labels, Status: string(s.Status)}
+	return &pb.SandboxInfo{Handle: handleToProto(s.Handle), Labels: s.Labels, Status: string(s.Status), Reason: s.Reason, Gpus: s.GPUs}
 }
 
 func sandboxFromProto(s *pb.SandboxInfo) core.SandboxInfo {
-	return core.SandboxInfo{Handle: handleFromProto(s.GetHandle()), Labels: s.GetLabels(), Status: core.Status(s.GetStatus())}
+	return core.SandboxInfo{Handle: handleFromProto(s.GetHandle()), Labels: s.GetLabels(), Status: core.Status(s.GetStatus()), Reason: s.GetReason(), GPUs: s.GetGpus()}
 }
 
 // legacyPython is the interpreter option as the v1.0 spec carried it, for

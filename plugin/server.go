@@ -75,7 +75,7 @@ func (s *server) Inspect(ctx context.Context, req *pb.InspectRequest) (*pb.Inspe
 	if resp == nil {
 		return nil, noResult("Inspect")
 	}
-	return &pb.InspectResponse{Status: string(resp.Status), Endpoint: endpointToProto(resp.Endpoint)}, nil
+	return &pb.InspectResponse{Status: string(resp.Status), Reason: resp.Reason, Endpoint: endpointToProto(resp.Endpoint), Gpus: resp.GPUs}, nil
 }
 
 func (s *server) Destroy(ctx context.Context, req *pb.DestroyRequest) (*pb.DestroyResponse, error) {

@@ -42,13 +42,8 @@ var downCommand = &cli.Command{
 					fmt.Fprintf(c.App.Writer, "stopped warm pool %s and %d warm sandbox(es)\n", p.ID, len(ids))
 				}
 			}
-			recs, err := e.manager.Store().List()
-			if err != nil {
-				return err
-			}
-			for _, r := range recs {
-				ids = append(ids, r.ID)
-			}
+			// Then gc (orphans and abandoned sessions), then every record
+			// still there: gc may have removed some.
 			removed, errs := e.manager.GC(c.Context, listProviders(c, e))
 			warn(c, errs)
 			for _, r := range removed {
@@ -56,6 +51,13 @@ var downCommand = &cli.Command{
 				if !e.json {
 					fmt.Fprintf(c.App.Writer, "removed orphan sandbox %s (%s)\n", r.ID, r.Provider)
 				}
+			}
+			recs, err := e.manager.Store().List()
+			if err != nil {
+				return err
+			}
+			for _, r := range recs {
+				ids = append(ids, r.ID)
 			}
 		}
 		var errs []error
@@ -109,7 +111,11 @@ type removedSandbox struct {
 
 var gcCommand = &cli.Command{
 	Name:  "gc",
-	Usage: "remove sandboxes of this state dir that no session owns (left by a sena killed during up)",
+	Usage: "remove sandboxes of this state dir that no session owns (left by a sena killed during up); with --images, the docker provider's package images no container uses",
+	Flags: []cli.Flag{
+		&cli.BoolFlag{Name: "images", Usage: "instead, remove the images the docker provider built for package sets (sena-derived:*) that no container uses"},
+		&cli.BoolFlag{Name: "dry-run", Usage: "with --images: list them with their sizes, remove nothing"},
+	},
 	Action: func(c *cli.Context) error {
 		if c.NArg() > 0 {
 			return usageErr("gc takes no arguments, got %q (see sena gc --help)", c.Args().First())
@@ -118,22 +124,28 @@ var gcCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
+		if c.Bool("images") {
+			return gcImages(c, e)
+		}
+		if c.Bool("dry-run") {
+			return usageErr("--dry-run goes with --images (see sena gc --help)")
+		}
 		removed, errs := e.manager.GC(c.Context, listProviders(c, e))
-		warn(c, errs)
+		unreachable := warn(c, errs)
 		out := gcOutput{Removed: []removedSandbox{}}
 		for _, r := range removed {
 			out.Removed = append(out.Removed, removedSandbox{ID: r.ID, Provider: r.Provider})
 		}
 		if e.json {
-			return writeJSON(c, out)
+			return errors.Join(writeJSON(c, out), unreachable)
 		}
 		for _, r := range removed {
 			fmt.Fprintf(c.App.Writer, "removed %s (%s)\n", r.ID, r.Provider)
 		}
-		if len(removed) == 0 {
+		if len(removed) == 0 && unreachable == nil {
 			fmt.Fprintln(c.App.Writer, "nothing to remove")
 		}
-		return nil
+		return unreachable
 	},
 }
 

@@ -33,7 +33,7 @@ var lsCommand = &cli.Command{
 			return err
 		}
 		all, errs := e.manager.List(c.Context, listProviders(c, e))
-		warn(c, errs)
+		unreachable := warn(c, errs)
 		pools, err := e.manager.Pools()
 		if err != nil {
 			return err
@@ -46,13 +46,13 @@ var lsCommand = &cli.Command{
 			rows = append(rows, e.lsRow(s))
 		}
 		if e.json {
-			return writeJSON(c, rows)
+			return errors.Join(writeJSON(c, rows), unreachable)
 		}
-		if len(rows) == 0 {
+		if len(rows) == 0 && unreachable == nil {
 			fmt.Fprintln(c.App.Writer, "no sessions (start one with `sena up`)")
 			return nil
 		}
-		return printLs(c, rows, c.Bool("wide"))
+		return errors.Join(printLs(c, rows, c.Bool("wide")), unreachable)
 	},
 }
 
@@ -69,8 +69,19 @@ func printLs(c *cli.Context, rows []lsRow, wide bool) error {
 	cells := [][]string{head}
 	for _, r := range rows {
 		gpu := r.GPU
+		if len(r.GPUs) > 0 { // the devices it holds, by their UUIDs' first digits
+			var short []string
+			for _, u := range r.GPUs {
+				short = append(short, shortDevice(u))
+			}
+			gpu = strings.TrimSpace(gpu + " " + strings.Join(short, ","))
+		}
 		if gpu == "" {
 			gpu = "-"
+		}
+		status := r.Status
+		if r.Reason != "" {
+			status += " (" + r.Reason + ")" // queued (Resources), stopped (its timeout ran out)
 		}
 		age := "-"
 		if !r.CreatedAt.IsZero() {
@@ -83,7 +94,7 @@ func printLs(c *cli.Context, rows []lsRow, wide bool) error {
 				models += ", " + strings.Join(r.Models, ",")
 			}
 		}
-		line := []string{r.ID, r.Status, r.Provider, gpu, age, models}
+		line := []string{r.ID, status, r.Provider, gpu, age, models}
 		if wide {
 			line = append(line, dash(r.JupyterURL), dash(r.NotebookPath))
 		}
@@ -143,6 +154,15 @@ func fitList(list string, n int) string {
 	return string(r) + more
 }
 
+// shortDevice is a GPU UUID cut to what tells devices apart at a glance
+// (GPU-724a7f7a); `sena ls --json` has them whole.
+func shortDevice(uuid string) string {
+	if r := []rune(uuid); len(r) > 12 {
+		return string(r[:12])
+	}
+	return uuid
+}
+
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -155,7 +175,10 @@ type lsRow struct {
 	ID string `json:"session_id"`
 	// Status is the live status (running, stopped, unknown), or starting,
 	// abandoned (its up was killed), orphan (a sandbox with no session).
-	Status       string    `json:"status"`
+	Status string `json:"status"`
+	// Reason says why, where the backend says: queued (Resources),
+	// stopped (SLURM's time limit reached, Docker's "its timeout ran out").
+	Reason       string    `json:"reason,omitempty"`
 	Provider     string    `json:"provider"`
 	Mode         core.Mode `json:"mode"`
 	GPU          string    `json:"gpu"`
@@ -165,6 +188,8 @@ type lsRow struct {
 	NotebookPath string    `json:"notebook_path"`
 	// Orphan: a sandbox of this state dir with no session (`sena gc`).
 	Orphan bool `json:"orphan"`
+	// GPUs are the devices the sandbox holds, as its provider reports them.
+	GPUs []string `json:"gpus"`
 	// Pool is the warm pool the sandbox came from (or waits in).
 	Pool string `json:"pool,omitempty"`
 	// Keeper is set on a pool's own row.
@@ -185,7 +210,7 @@ type keeperRow struct {
 
 func poolRow(p session.PoolStatus) lsRow {
 	r := lsRow{
-		ID: p.ID, Status: "warm", Provider: p.Config.Provider, GPU: p.Config.GPU, Models: []string{}, CreatedAt: p.CreatedAt,
+		ID: p.ID, Status: "warm", Provider: p.Config.Provider, GPU: p.Config.GPU, Models: []string{}, GPUs: []string{}, CreatedAt: p.CreatedAt,
 		Keeper: &keeperRow{PID: p.KeeperPID(), Alive: p.KeeperAlive(), Count: p.Count, Warm: nonNil(p.Warm), Filling: nonNil(p.Filling),
 			ExpiresAt: p.ExpiresAt, Preload: p.Preload != "", Error: p.Error},
 	}
@@ -204,8 +229,9 @@ func poolRow(p session.PoolStatus) lsRow {
 
 func (e *env) lsRow(s session.SessionStatus) lsRow {
 	r := lsRow{
-		ID: s.ID, Provider: s.Provider, Status: string(s.Status), Mode: s.Mode, GPU: s.Config.GPU,
+		ID: s.ID, Provider: s.Provider, Status: string(s.Status), Reason: s.Reason, Mode: s.Mode, GPU: s.Config.GPU,
 		CreatedAt: s.CreatedAt, Orphan: s.Orphan, Models: []string{},
+		GPUs: append([]string{}, s.GPUs...),
 	}
 	for _, m := range s.Models {
 		name := m.Name
@@ -231,7 +257,7 @@ func (e *env) lsRow(s session.SessionStatus) lsRow {
 	switch {
 	case s.Abandoned():
 		r.Status = "abandoned" // its up died or failed unconfirmed; `sena gc` removes it
-	case s.State == session.StateStarting:
+	case s.State == session.StateStarting && s.Status != core.StatusQueued: // a queued job's up waits for it
 		r.Status = "starting"
 	case s.State == session.StateWarm && s.Status == core.StatusRunning:
 		r.Status = "warm"
@@ -242,25 +268,35 @@ func (e *env) lsRow(s session.SessionStatus) lsRow {
 }
 
 // listProviders are the backends searched for sandboxes: the one named
-// with --provider, or every built-in one (unreachable ones are skipped).
+// with --provider, or every provider, plugins included (unreachable ones
+// are skipped).
 func listProviders(c *cli.Context, e *env) []string {
 	if v, explicit := globalProvider(c); explicit {
 		return []string{v}
 	}
-	var names []string
-	for n := range e.registry.Builtin {
-		names = append(names, n)
-	}
-	return names
+	// Every provider, plugins included, so that no sandbox of this state
+	// dir runs unseen even when its record is lost.
+	return e.registry.Names()
 }
 
-func warn(c *cli.Context, errs []error) {
+// warn prints the errors of listing providers. A provider that cannot be
+// reached is skipped (a backend that is not set up has no sandboxes of
+// ours) unless sessions are recorded on it or --provider named it: then
+// the command must fail, and warn returns the error saying why.
+func warn(c *cli.Context, errs []error) error {
+	_, named := globalProvider(c)
+	var fatal []error
 	for _, err := range errs {
-		if errors.Is(err, core.ErrUnavailable) {
-			continue // a backend that is not set up has no sandboxes of ours
+		var ur *session.UnreachableError
+		switch {
+		case errors.As(err, &ur), named && errors.Is(err, core.ErrUnavailable):
+			fatal = append(fatal, err)
+		case errors.Is(err, core.ErrUnavailable):
+		default:
+			fmt.Fprintln(c.App.ErrWriter, "sena: warning:", err)
 		}
-		fmt.Fprintln(c.App.ErrWriter, "sena: warning:", err)
 	}
+	return errors.Join(fatal...)
 }
 
 var urlCommand = &cli.Command{

@@ -44,7 +44,13 @@ func TestFaultMatrix(t *testing.T) {
 			cmd, errb := c.upWith(t, phase, "up", "--python", py)
 			cmd.Process.Kill()
 			cmd.Wait()
-			c.run("gc")
+			if phase == "waiting for Jupyter" { // down --all cleans up an abandoned session too
+				if r := c.run("down", "--all"); r.code != 0 {
+					t.Errorf("down --all with an abandoned session: exit %d, %s", r.code, r.stderr)
+				}
+			} else {
+				c.run("gc")
+			}
 			var ls []any
 			json.Unmarshal([]byte(c.ok("--json", "ls").stdout), &ls)
 			if r := c.ok("--provider", "local", "gc"); len(ls) != 0 || !strings.Contains(r.stdout, "nothing to remove") {

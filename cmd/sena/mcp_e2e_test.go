@@ -121,7 +121,7 @@ func TestMCPWithTypeScriptClient(t *testing.T) {
 		t.Skip("no torch/transformers in " + py)
 	}
 	c := newCLI(t)
-	token := "e2e-0123456789abcdef-" + filepath.Base(t.TempDir()) // at least 32 bytes, as sena requires
+	token := "e2e-" + randHex(16) // 36 bytes: sena requires at least 32
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	srv := exec.CommandContext(ctx, senaBin, "--state-dir", c.state, "mcp", "--http", "127.0.0.1:0")

@@ -32,6 +32,11 @@ type Session struct {
 	notice       string // for TakeNotice: the kernel restarted since the last call
 
 	restarting atomic.Bool // Restart is under way: a cell failing now was restarted on request
+
+	// whyStopped asks the provider, after the kernel's connection dropped,
+	// whether the sandbox stopped and why ("" while it still runs), waiting
+	// up to the given time for it to stop.
+	whyStopped func(context.Context, time.Duration) string
 }
 
 // kernel is the current kernel connection.
@@ -156,7 +161,7 @@ func (m *Manager) Attach(ctx context.Context, id string) (*Session, error) {
 		}
 		return nil, err
 	}
-	s := &Session{Record: rec, store: m.store, srv: srv, k: k}
+	s := &Session{Record: rec, store: m.store, srv: srv, k: k, whyStopped: m.whyStopped(rec)}
 	s.noticeRestartSinceLastProcess(ctx)
 	return s, nil
 }
@@ -468,7 +473,10 @@ func (s *Session) run(ctx context.Context, opts *ExecOptions, pick func(*noteboo
 	if res != nil && res.ExecutionCount > 0 {
 		cell.SetExecutionCount(res.ExecutionCount)
 	}
+	stopped := s.sandboxStopped(context.WithoutCancel(ctx), cell, execErr)
 	switch {
+	case stopped != "":
+		execErr = fmt.Errorf("session %s: %s: %w", s.ID, stopped, execErr)
 	case errors.Is(execErr, kernel.ErrKernelRestarted) || errors.Is(execErr, kernel.ErrKernelDead):
 		ex.Died = s.died(ctx, execErr, cell, ex.Elapsed)
 	case errors.Is(execErr, kernel.ErrConnection):
@@ -527,6 +535,83 @@ func (s *Session) died(ctx context.Context, cause error, cell *notebook.Cell, el
 	s.setNotice(fmt.Sprintf("the kernel restarted during an earlier call (cell %s): it is a fresh process and every variable from earlier cells is gone; "+
 		"re-run the cells that set them up", cell.ID))
 	return text
+}
+
+// Waits for a sandbox to stop once its kernel's connection dropped or its
+// kernel died: `timeout` gives jupyter_server a few seconds to shut its
+// kernels down before the container exits; a kernel that died alone in a
+// running sandbox is told apart quicker.
+const (
+	stopWaitDropped = 20 * time.Second
+	stopWaitDead    = 5 * time.Second
+)
+
+// whyStopped returns a func that reports why rec's sandbox stopped, waiting
+// up to wait for it to stop; "" when it still runs or cannot be asked.
+func (m *Manager) whyStopped(rec *Record) func(context.Context, time.Duration) string {
+	return func(ctx context.Context, wait time.Duration) string {
+		if rec.Handle.ID == "" {
+			return ""
+		}
+		ctx, cancel := context.WithTimeout(ctx, wait+30*time.Second)
+		defer cancel()
+		prov, release, err := m.providers.Open(ctx, rec.Provider, passEnvOf(&rec.Config))
+		if err != nil {
+			return ""
+		}
+		defer release()
+		deadline := time.Now().Add(wait)
+		for {
+			resp, err := prov.Inspect(ctx, &core.InspectRequest{Handle: rec.Handle})
+			switch {
+			case errors.Is(err, core.ErrNotFound):
+				return "its sandbox was removed"
+			case err == nil && resp.Status == core.StatusStopped:
+				if resp.Reason != "" {
+					return resp.Reason
+				}
+				return "its sandbox stopped"
+			}
+			if time.Now().After(deadline) {
+				return ""
+			}
+			select {
+			case <-ctx.Done():
+				return ""
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// sandboxStopped records, as the cell's last output, an error saying what
+// stopped the cell when its sandbox ended while it ran (its timeout, a
+// kill): such a cell must not look as if it ran to completion. It returns
+// the evalue, "" when the sandbox is still running.
+func (s *Session) sandboxStopped(ctx context.Context, cell *notebook.Cell, execErr error) string {
+	wait := stopWaitDropped
+	switch {
+	case s.whyStopped == nil:
+		return ""
+	case errors.Is(execErr, kernel.ErrKernelDead):
+		wait = stopWaitDead
+	case !errors.Is(execErr, kernel.ErrConnection):
+		return ""
+	}
+	reason := s.whyStopped(ctx, wait)
+	if reason == "" {
+		return ""
+	}
+	evalue := "the sandbox stopped while this cell ran: " + reason
+	text := evalue + "."
+	if last := lastOutput(cell); last != "" {
+		text += "\nIts last output before that: " + last
+	}
+	cell.Outputs = append(cell.Outputs, &notebook.Output{
+		Type: notebook.ErrorOutput, EName: "SandboxStopped", EValue: evalue,
+		Traceback: strings.Split("SandboxStopped: "+text, "\n"),
+	})
+	return evalue
 }
 
 // lastOutput is the tail of the cell's last output, as a reader would want

@@ -181,9 +181,9 @@ func (m *Manager) dropDead(ctx context.Context, ids []string) {
 		if err != nil {
 			continue
 		}
-		st := inspect(ctx, prov, rec)
+		st, err := inspect(ctx, prov, rec, nil)
 		release()
-		if st != core.StatusStopped {
+		if err != nil || st.Status != core.StatusStopped {
 			continue
 		}
 		if rel, ok := m.store.claim(id); ok {

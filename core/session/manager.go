@@ -155,9 +155,29 @@ func (m *Manager) destroyByLabel(ctx context.Context, prov core.Provider, id str
 type SessionStatus struct {
 	*Record
 	Status core.Status
+	// Reason is the backend's word on the status, when it has one: what a
+	// queued sandbox waits for, why a stopped one ended.
+	Reason string
+	// GPUs are the devices the sandbox holds, as its provider reports them.
+	GPUs []string
 	// Orphan is true for a sandbox found on a backend with no record here.
 	Orphan bool
 }
+
+// UnreachableError reports a provider that could not be asked about the
+// sessions recorded for it: their status is not known, and `ls` or `gc`
+// must say so rather than show them as unknown or find nothing to remove.
+type UnreachableError struct {
+	Provider string
+	Sessions int // recorded sessions on it
+	Err      error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach provider %s, which runs %d recorded session(s): %v", e.Provider, e.Sessions, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // List returns every recorded session with its live status, plus sandboxes
 // of this state dir found on the providers' backends that have no record.
@@ -182,22 +202,32 @@ func (m *Manager) List(ctx context.Context, providers []string) ([]SessionStatus
 		}
 	}
 	for _, name := range names {
-		prov, release, err := m.providers.Open(ctx, name, passEnvOfAny(byProvider[name]))
+		recs := byProvider[name]
+		prov, release, err := m.providers.Open(ctx, name, passEnvOfAny(recs))
 		if err != nil {
+			if len(recs) > 0 {
+				err = &UnreachableError{Provider: name, Sessions: len(recs), Err: err}
+			}
 			errs = append(errs, err)
-			for _, r := range byProvider[name] {
+			for _, r := range recs {
 				out = append(out, SessionStatus{Record: r, Status: core.StatusUnknown})
 			}
 			continue
 		}
-		for _, r := range byProvider[name] {
-			out = append(out, SessionStatus{Record: r, Status: inspect(ctx, prov, r)})
+		found, err := m.found(ctx, prov)
+		var unreachable error
+		for _, r := range recs {
+			st, ierr := inspect(ctx, prov, r, found)
+			if errors.Is(ierr, core.ErrUnavailable) && unreachable == nil {
+				unreachable = &UnreachableError{Provider: name, Sessions: len(recs), Err: ierr}
+				errs = append(errs, unreachable)
+			}
+			out = append(out, st)
 		}
-		orphans, err := m.orphans(ctx, prov, name, known)
-		if err != nil {
+		if err != nil && unreachable == nil {
 			errs = append(errs, fmt.Errorf("list %s sandboxes: %w", name, err))
 		}
-		out = append(out, orphans...)
+		out = append(out, orphans(name, found, known)...)
 		release()
 	}
 	return out, errs
@@ -209,37 +239,54 @@ func (s SessionStatus) Abandoned() bool {
 	return !s.Orphan && (s.State == StateAbandoned || s.State == StateStarting && !ownerAlive(s.UpOwner))
 }
 
-func inspect(ctx context.Context, prov core.Provider, r *Record) core.Status {
+// inspect is a record's live status. A record without a handle is an up
+// still in Create (a batch job waiting in its queue, say): what the backend
+// lists under its session label stands for it.
+func inspect(ctx context.Context, prov core.Provider, r *Record, found []core.SandboxInfo) (SessionStatus, error) {
+	st := SessionStatus{Record: r, Status: core.StatusUnknown}
 	if r.Handle.ID == "" {
-		return core.StatusUnknown
+		for _, sb := range found {
+			if sb.Labels[core.LabelSession] == r.ID {
+				st.Status, st.Reason, st.GPUs = sb.Status, sb.Reason, sb.GPUs
+			}
+		}
+		return st, nil
 	}
 	resp, err := prov.Inspect(ctx, &core.InspectRequest{Handle: r.Handle})
 	switch {
 	case errors.Is(err, core.ErrNotFound):
-		return core.StatusStopped
+		st.Status, st.Reason = core.StatusStopped, "its sandbox is gone"
+		return st, nil
 	case err != nil:
-		return core.StatusUnknown
+		return st, err
 	}
-	return resp.Status
+	st.Status, st.Reason, st.GPUs = resp.Status, resp.Reason, resp.GPUs
+	return st, nil
 }
 
-func (m *Manager) orphans(ctx context.Context, prov core.Provider, name string, known map[string]bool) ([]SessionStatus, error) {
+// found lists the sandboxes of this state dir on a provider's backend.
+func (m *Manager) found(ctx context.Context, prov core.Provider) ([]core.SandboxInfo, error) {
 	l, err := prov.List(ctx, &core.ListRequest{Labels: map[string]string{core.LabelManaged: "true", core.LabelStateDir: m.store.Owner()}})
 	if err != nil {
 		return nil, err
 	}
+	return l.Sandboxes, nil
+}
+
+// orphans are the sandboxes found that no record here owns.
+func orphans(name string, found []core.SandboxInfo, known map[string]bool) []SessionStatus {
 	var out []SessionStatus
-	for _, sb := range l.Sandboxes {
+	for _, sb := range found {
 		id := sb.Labels[core.LabelSession]
 		if known[id] {
 			continue
 		}
 		out = append(out, SessionStatus{
 			Record: &Record{ID: id, Provider: name, Handle: sb.Handle},
-			Status: sb.Status, Orphan: true,
+			Status: sb.Status, Reason: sb.Reason, GPUs: sb.GPUs, Orphan: true,
 		})
 	}
-	return out, nil
+	return out
 }
 
 // GC destroys sandboxes of this state dir that no live session owns: those

@@ -188,6 +188,27 @@ func TestDownByLabel(t *testing.T) {
 	}
 }
 
+// A record without a handle is an up still in Create (a batch job in its
+// queue): ls shows what the backend lists for its session, not unknown.
+func TestListRecordStillInCreate(t *testing.T) {
+	f := newFixture(t)
+	rec, err := f.m.Up(context.Background(), f.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Handle, rec.State = core.Handle{}, session.StateStarting
+	if err := f.store.Put(rec); err != nil {
+		t.Fatal(err)
+	}
+	all, errs := f.m.List(context.Background(), []string{"mini"})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if len(all) != 1 || all[0].ID != rec.ID || all[0].Orphan || all[0].Status != core.StatusRunning {
+		t.Fatalf("List = %+v, want the record, running as the backend lists it", all)
+	}
+}
+
 // gc removes sandboxes no record owns and sessions whose up died, and
 // nothing else.
 func TestGC(t *testing.T) {

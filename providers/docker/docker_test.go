@@ -1,9 +1,10 @@
 package docker
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/sena-labs/sena/core"
@@ -50,7 +52,8 @@ func TestCreateInspectDestroy(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Labels[core.LabelStateDir] = "abc123"
-	req.Spec.Env = map[string]string{"SENA_TEST_SECRET": "s3cret"}
+	req.Spec.Env = map[string]string{"SENA_TEST_SECRET": "s3cret", "SENA_TEST_PLAIN": "plain"}
+	req.Spec.SecretNames = []string{"SENA_TEST_SECRET"}
 	req.Spec.Mounts = []core.Mount{{Source: models, Target: "/models", ReadOnly: true}}
 	req.Spec.Files = map[string][]byte{"lib/helpers.py": []byte("ANSWER = 42\n")}
 	req.Spec.CPUs = 1
@@ -77,16 +80,23 @@ func TestCreateInspectDestroy(t *testing.T) {
 		t.Errorf("GET the workspace file: %d %s", code, body)
 	}
 
-	// The container: env, read-only mount, limits, labels; no token outside the env.
+	// The kernel has the secret and the plain variable; the container's
+	// inspectable config has neither the secret nor the token.
+	if got := kernelOut(t, resp.Endpoint.URL, req.JupyterToken, "import os; print(os.environ.get('SENA_TEST_SECRET'), os.environ.get('SENA_TEST_PLAIN'))"); got != "s3cret plain" {
+		t.Errorf("kernel env: %q, want the secret and the plain variable", got)
+	}
 	info, err := dc.ContainerInspect(t.Context(), resp.Handle.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(info.Config.Env, "SENA_TEST_SECRET=s3cret") {
-		t.Errorf("env lacks SENA_TEST_SECRET")
+	if !slices.Contains(info.Config.Env, "SENA_TEST_PLAIN=plain") {
+		t.Errorf("env lacks SENA_TEST_PLAIN: %q", info.Config.Env)
 	}
-	if strings.Contains(strings.Join(info.Args, " ")+info.Path, req.JupyterToken) || strings.Contains(strings.Join(slices.Collect(maps.Values(info.Config.Labels)), " "), req.JupyterToken) {
-		t.Errorf("the token is on the command line or in a label")
+	raw, _ := json.Marshal(info)
+	for _, secret := range []string{req.JupyterToken, "s3cret"} {
+		if strings.Contains(string(raw), secret) {
+			t.Errorf("docker inspect shows %q", secret)
+		}
 	}
 	if info.HostConfig.NanoCPUs != 1e9 || info.HostConfig.Memory != 1024<<20 {
 		t.Errorf("limits: %d nano-CPUs, %d bytes; want 1 CPU, 1 GiB", info.HostConfig.NanoCPUs, info.HostConfig.Memory)
@@ -158,18 +168,20 @@ func TestDerivedImageBuiltOnceAndReused(t *testing.T) {
 	dc := requireDocker(t)
 	img := testImage(t)
 	p := newProvider(t)
-	// Packages the test image already has: the build needs no network.
-	spec := core.SandboxSpec{Image: img, PythonPackages: []string{"numpy"}, SystemPackages: []string{"coreutils"}}
+	// Packages the test image already has, so the build needs no network;
+	// the version floor makes the set, and so the image, this test's own.
+	unique := uniqueNumpy()
+	spec := core.SandboxSpec{Image: img, PythonPackages: []string{"numpy", unique}, SystemPackages: []string{"coreutils"}}
 	base, err := dc.ImageInspect(t.Context(), img)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tag := derivedTag(base.ID, derivedDockerfile(img, "", spec.SystemPackages, spec.PythonPackages))
-	_, _ = dc.ImageRemove(t.Context(), tag, image.RemoveOptions{}) // start from scratch
+	tag := derivedTag(base.ID, base.Config.User, newPackageSet(spec.SystemPackages, spec.PythonPackages))
+	removeImageOnCleanup(t, tag)
 
 	var msgs []string
 	progress := func(p core.Progress) { msgs = append(msgs, p.String()) }
-	got, err := p.resolveImage(t.Context(), &spec, progress)
+	got, err := p.withPackages(t.Context(), img, &base, &spec, progress)
 	if err != nil {
 		t.Fatalf("first build: %v", err)
 	}
@@ -177,7 +189,9 @@ func TestDerivedImageBuiltOnceAndReused(t *testing.T) {
 		t.Errorf("first resolve = %s, progress %q; want a build of %s", got, msgs, tag)
 	}
 	msgs = nil
-	if got, err := p.resolveImage(t.Context(), &spec, progress); err != nil || got != tag {
+	// The same packages in another order are the same image.
+	spec.PythonPackages = []string{unique, "numpy", "numpy"}
+	if got, err := p.withPackages(t.Context(), img, &base, &spec, progress); err != nil || got != tag {
 		t.Fatalf("second resolve = %s, %v", got, err)
 	}
 	if slices.ContainsFunc(msgs, func(m string) bool { return strings.HasPrefix(m, "building") }) {
@@ -219,22 +233,23 @@ func TestBuildFailureShowsFailingStep(t *testing.T) {
 	}
 }
 
-func TestGPUWithoutNvidiaRuntime(t *testing.T) {
-	dc := requireDocker(t)
-	info, err := dc.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := info.Runtimes["nvidia"]; ok {
-		t.Skip("this engine has the nvidia runtime")
-	}
+// TestGPUEngineWithoutNVIDIA: on an engine that cannot serve GPUs, a GPU
+// request fails before anything is built or created, with the engine's own
+// refusal translated into what to install.
+func TestGPUEngineWithoutNVIDIA(t *testing.T) {
+	requireDocker(t)
 	p := newProvider(t)
-	req := request(t, "sena-no-such-image:1") // the GPU check comes before the image's
+	req := request(t, testImage(t))
 	req.Spec.GPU = core.GPU{Kind: "A100", Count: 1}
-	destroyOnCleanup(t, p, req.SessionID) // only if the test fails
-	_, err = p.Create(t.Context(), req)
-	if !errors.Is(err, core.ErrUnsupported) || !strings.Contains(err.Error(), "no nvidia runtime") || !strings.Contains(err.Error(), "NVIDIA Container Toolkit") {
-		t.Errorf("Create(--gpu A100) = %v, want ErrUnsupported naming the nvidia runtime and the toolkit", err)
+	req.Spec.PythonPackages = []string{"sena-never-built"} // the GPU check comes first
+	destroyOnCleanup(t, p, req.SessionID)                  // only if the test fails
+	_, err := p.Create(t.Context(), req)
+	if err == nil {
+		t.Skip("this engine serves GPUs")
+	}
+	t.Logf("the user sees: %v", err)
+	if !errors.Is(err, core.ErrUnsupported) || !strings.Contains(err.Error(), "cannot give containers GPUs") || !strings.Contains(err.Error(), "NVIDIA Container Toolkit") || !strings.Contains(err.Error(), "could not select device driver") {
+		t.Errorf("Create(--gpu A100) = %v, want ErrUnsupported with the engine's refusal and what to install", err)
 	}
 	if sb := sandboxes(t, p, req.SessionID); len(sb) != 0 {
 		t.Errorf("failed Create left %+v", sb)
@@ -250,9 +265,65 @@ func TestMissingImage(t *testing.T) {
 	if !errors.Is(err, core.ErrInvalidConfig) || !strings.Contains(err.Error(), "images/build-test-image") {
 		t.Errorf("Create = %v, want ErrInvalidConfig saying how to build an image", err)
 	}
-	req.Spec.Image = ""
-	if _, err := p.Create(t.Context(), req); err == nil || !strings.Contains(err.Error(), "docker build -t "+DefaultImage) {
-		t.Errorf("Create with the default image missing = %v, want how to build it", err)
+}
+
+// TestDefaultImageBuiltOnFirstUse: with no image named and the default one
+// missing, Create builds it from the embedded Dockerfile, with progress, and
+// runs it; the next Create reuses it. The recipe is the test image's (the
+// offline base, no torch), so this is the build Sena does for users.
+func TestDefaultImageBuiltOnFirstUse(t *testing.T) {
+	dc := requireDocker(t)
+	p := newProvider(t)
+	p.image = defaultImage{Base: testBase(t), PythonPackages: testPythonPackages}
+	ref := p.image.ref()
+	if _, err := dc.ImageInspect(t.Context(), ref); err == nil {
+		if _, err := dc.ImageRemove(t.Context(), ref, image.RemoveOptions{}); err != nil {
+			t.Skipf("the default test image %s is in use by another test: %v", ref, err)
+		}
+	}
+	req := request(t, "")
+	var msgs []string
+	req.Progress = func(p core.Progress) { msgs = append(msgs, p.String()) }
+	destroyOnCleanup(t, p, req.SessionID)
+	resp, err := p.Create(t.Context(), req)
+	if err != nil {
+		t.Fatalf("Create with the default image missing: %v\nprogress: %q", err, msgs)
+	}
+	if !slices.ContainsFunc(msgs, func(m string) bool { return strings.HasPrefix(m, "building the default image "+ref) }) ||
+		!slices.ContainsFunc(msgs, func(m string) bool { return strings.Contains(m, "Step ") }) {
+		t.Errorf("progress %q: want the build announced and its steps", msgs)
+	}
+	info, err := dc.ContainerInspect(t.Context(), resp.Handle.ID)
+	if err != nil || info.Config.Image != ref || info.Config.User != "" && info.Config.User != "sena" {
+		t.Errorf("container image %q user %q (%v), want %s as sena", info.Config.Image, info.Config.User, err, ref)
+	}
+	if got := kernelOut(t, resp.Endpoint.URL, req.JupyterToken, "import os, getpass; print(getpass.getuser(), os.environ['HF_HUB_CACHE'], os.environ['PIP_CONSTRAINT'])"); got != "sena /sena/hf-cache /etc/sena/constraints.txt" {
+		t.Errorf("in the kernel: %q, want the non-root user, the cache and the constraints", got)
+	}
+	msgs = nil
+	req2 := request(t, "")
+	req2.Progress = func(p core.Progress) { msgs = append(msgs, p.String()) }
+	destroyOnCleanup(t, p, req2.SessionID)
+	if _, err := p.Create(t.Context(), req2); err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(msgs, func(m string) bool { return strings.HasPrefix(m, "building") }) {
+		t.Errorf("second Create rebuilt the default image: %q", msgs)
+	}
+}
+
+// TestDefaultImageBaseUnpullable: where the base cannot be pulled (no
+// registry here), the error says so and what to do.
+func TestDefaultImageBaseUnpullable(t *testing.T) {
+	requireDocker(t)
+	p := newProvider(t)
+	p.image = defaultImage{Base: "sena-no-such-registry.invalid/cuda:" + randHex(t), PythonPackages: testPythonPackages}
+	req := request(t, "")
+	destroyOnCleanup(t, p, req.SessionID)
+	_, err := p.Create(t.Context(), req)
+	t.Logf("the user sees: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "could not pull the base image") {
+		t.Errorf("Create = %v, want the pull failure explained", err)
 	}
 }
 
@@ -285,5 +356,125 @@ func TestNoDaemon(t *testing.T) {
 	}
 	if _, err := p.List(t.Context(), &core.ListRequest{}); !errors.Is(err, core.ErrUnavailable) {
 		t.Errorf("List = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestEngineHangs: an engine that accepts connections and never answers
+// fails every call within the timeout, as unreachable, saying so.
+func TestEngineHangs(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "hung.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // read nothing, answer nothing
+		}
+	}()
+	t.Setenv("DOCKER_HOST", "unix://"+sock)
+	t.Setenv(EnvTimeout, "500ms")
+	p := newProvider(t)
+	start := time.Now()
+	_, err = p.List(t.Context(), &core.ListRequest{})
+	if !errors.Is(err, core.ErrUnavailable) || !strings.Contains(err.Error(), "did not answer in time") {
+		t.Errorf("List on a hung engine = %v, want ErrUnavailable saying it did not answer", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("List took %s on a hung engine with a 500ms timeout", d)
+	}
+	if _, err := p.Inspect(t.Context(), &core.InspectRequest{Handle: core.Handle{ID: "x"}}); !errors.Is(err, core.ErrUnavailable) {
+		t.Errorf("Inspect on a hung engine = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestPipThroughTheHostsCA: a derived image that pip-installs from the
+// package index works behind TLS inspection, because the host's CA bundle
+// (PIP_CERT here) is passed into the build.
+func TestPipThroughTheHostsCA(t *testing.T) {
+	dc := requireDocker(t)
+	if be, err := hostBuildEnv(); err != nil || be.ca == nil {
+		t.Skipf("no CA bundle in the environment (PIP_CERT, SSL_CERT_FILE, REQUESTS_CA_BUNDLE): %v", err)
+	}
+	img := testImage(t)
+	base, err := dc.ImageInspect(t.Context(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// iniconfig is small, pure Python and not in the test image.
+	spec := core.SandboxSpec{PythonPackages: []string{"iniconfig==2.0.0", uniqueNumpy()}}
+	p := newProvider(t)
+	tag := derivedTag(base.ID, base.Config.User, newPackageSet(nil, spec.PythonPackages))
+	removeImageOnCleanup(t, tag)
+	if _, err := p.withPackages(t.Context(), img, &base, &spec, func(p core.Progress) { t.Log("progress:", p) }); err != nil {
+		t.Fatalf("pip install from the index in a build: %v", err)
+	}
+	info, err := dc.ImageInspect(t.Context(), tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The proxies and the CA's path reach the build as arguments, not as
+	// the image's environment.
+	if slices.ContainsFunc(info.Config.Env, func(kv string) bool { return strings.HasPrefix(kv, "PIP_CERT=") }) {
+		t.Errorf("the image's env %q keeps PIP_CERT", info.Config.Env)
+	}
+}
+
+// TestPruneImagesOnlyDerived: pruning removes a derived image no container
+// uses, keeps one in use, and never touches an image that is not a derived
+// one, even tagged like one. Only images with this test's label are
+// considered, so others' images are safe.
+func TestPruneImagesOnlyDerived(t *testing.T) {
+	dc := requireDocker(t)
+	img := testImage(t)
+	p := newProvider(t)
+	scope := map[string]string{"sena.test.prune": randHex(t)}
+	derived := func(name string) map[string]string {
+		return map[string]string{core.LabelManaged: "true", labelDerivedFrom: img, labelDerivedPackages: "python: " + name, "sena.test.prune": scope["sena.test.prune"]}
+	}
+	unused, used, other := "sena-derived:t-"+randHex(t), "sena-derived:t-"+randHex(t), "sena-derived:t-"+randHex(t)
+	for tag, labels := range map[string]map[string]string{
+		unused: derived("unused"), used: derived("used"),
+		other: {core.LabelManaged: "true", "sena.test.prune": scope["sena.test.prune"]}, // not a derived image
+	} {
+		removeImageOnCleanup(t, tag)
+		if err := p.buildLabelled(t.Context(), tag, "FROM "+img+"\n", buildEnv{}, nil, labels, func(core.Progress) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctr, err := dc.ContainerCreate(t.Context(), &container.Config{Image: used, Cmd: []string{"true"}}, nil, nil, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = dc.ContainerRemove(context.WithoutCancel(t.Context()), ctr.ID, container.RemoveOptions{Force: true})
+	})
+
+	rep, err := p.pruneImages(t.Context(), true, 0, scope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []string
+	for _, im := range rep.Images {
+		refs = append(refs, im.Ref)
+		if im.Removed {
+			t.Errorf("a dry run removed %s", im.Ref)
+		}
+	}
+	if slices.Sort(refs); !slices.Equal(refs, slices.Sorted(slices.Values([]string{unused, used}))) || rep.Reclaimable <= 0 {
+		t.Errorf("dry run lists %q (reclaimable %d), want the two derived images", refs, rep.Reclaimable)
+	}
+	if _, err := p.pruneImages(t.Context(), false, 0, scope); err != nil {
+		t.Fatal(err)
+	}
+	for tag, want := range map[string]bool{unused: false, used: true, other: true} {
+		if _, err := dc.ImageInspect(t.Context(), tag); (err == nil) != want {
+			t.Errorf("after pruning, %s exists = %v, want %v", tag, err == nil, want)
+		}
 	}
 }

@@ -6,23 +6,28 @@ import (
 	"maps"
 	"path"
 	"slices"
+	"strings"
 	"time"
 )
 
-// filesTar packs Spec.Files for CopyToContainer at "/": entries are under
-// workspace/, with their parent directories, so the copy works on images
-// that have no /workspace yet. Files are world-readable, directories
-// world-writable with the sticky bit, as in the image.
-func filesTar(files map[string][]byte) (*bytes.Buffer, error) {
+// fileEntry is one file copied into the container before it starts.
+type fileEntry struct {
+	data []byte
+	mode int64
+}
+
+// filesTar packs files (keyed by path relative to /) for CopyToContainer at
+// "/", with their parent directories, so the copy works on images that have
+// neither /workspace nor /run/sena yet. Work dir directories are
+// world-writable with the sticky bit, as in the image, so the image's
+// non-root user can write next to them; Sena's own are 0755.
+func filesTar(files map[string]fileEntry) (*bytes.Buffer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	now := time.Now()
 	dirs := map[string]bool{}
-	for _, name := range slices.Sorted(maps.Keys(files)) {
-		p, err := filePath(name)
-		if err != nil {
-			return nil, err
-		}
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		f := files[p]
 		var parents []string
 		for d := path.Dir(p); d != "." && !dirs[d]; d = path.Dir(d) {
 			dirs[d] = true
@@ -30,15 +35,18 @@ func filesTar(files map[string][]byte) (*bytes.Buffer, error) {
 		}
 		slices.Reverse(parents) // a directory before its children
 		for _, d := range parents {
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o1777, ModTime: now}); err != nil {
+			mode := int64(0o755)
+			if d == workDir[1:] || strings.HasPrefix(d, workDir[1:]+"/") {
+				mode = 0o1777
+			}
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: mode, ModTime: now}); err != nil {
 				return nil, err
 			}
 		}
-		data := files[name]
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: p, Mode: 0o644, Size: int64(len(data)), ModTime: now}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: p, Mode: f.mode, Size: int64(len(f.data)), ModTime: now}); err != nil {
 			return nil, err
 		}
-		if _, err := tw.Write(data); err != nil {
+		if _, err := tw.Write(f.data); err != nil {
 			return nil, err
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,10 +13,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
 	"github.com/sena-labs/sena/core"
+	"github.com/sena-labs/sena/core/kernel"
 )
 
 // requireDocker skips the test when no Docker engine answers, except in CI
@@ -62,6 +67,78 @@ func testImage(t *testing.T) string {
 		t.Fatalf("images/build-test-image: %v", testImageErr)
 	}
 	return testImageRef
+}
+
+// testPythonPackages is build-test-image's PYTHON_PACKAGES: what the offline
+// base's Debian packages satisfy.
+const testPythonPackages = "jupyter_server ipykernel numpy"
+
+// testBase is the offline base build-test-image made the test image from
+// (its sena.test.base label).
+func testBase(t *testing.T) string {
+	img := testImage(t)
+	info, err := requireDocker(t).ImageInspect(t.Context(), img)
+	if err != nil || info.Config == nil || info.Config.Labels["sena.test.base"] == "" {
+		t.Fatalf("test image %s names no base (label sena.test.base): %v", img, err)
+	}
+	return info.Config.Labels["sena.test.base"]
+}
+
+// kernelOut starts a kernel in the sandbox at url, runs code and returns
+// what it printed, trimmed.
+func kernelOut(t *testing.T, url, token, code string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	srv, err := kernel.NewServer(url, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := srv.StartSession(ctx, "t-"+randHex(t)+".ipynb", "python3")
+	if err != nil {
+		t.Fatalf("start a kernel: %v", err)
+	}
+	k, err := srv.Connect(ctx, js.Kernel.ID)
+	if err != nil {
+		t.Fatalf("connect to the kernel: %v", err)
+	}
+	defer k.Close()
+	var b strings.Builder
+	res, err := k.Execute(ctx, code, &kernel.ExecuteOptions{OnEvent: func(e kernel.Event) {
+		if e.Type == "stream" {
+			var s struct{ Text string }
+			_ = json.Unmarshal(e.Content, &s)
+			b.WriteString(s.Text)
+		}
+	}})
+	if err != nil {
+		t.Fatalf("execute %q: %v", code, err)
+	}
+	if res.Status != "ok" {
+		return strings.TrimSpace(b.String()) + " [" + res.EName + ": " + res.EValue + "]"
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// uniqueNumpy is a requirement the test image satisfies offline that no
+// other test asks for, so a package set with it is a test's own image.
+func uniqueNumpy() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("numpy>=0.0.%d", uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3]))
+}
+
+// removeImageOnCleanup removes a tag the test made, if it still exists.
+func removeImageOnCleanup(t *testing.T, tag string) {
+	t.Cleanup(func() {
+		c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		// With its untagged parents, which the build made for it alone.
+		_, _ = c.ImageRemove(context.WithoutCancel(t.Context()), tag, image.RemoveOptions{PruneChildren: true})
+	})
 }
 
 type buildError struct {

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"archive/tar"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,38 +15,57 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-
 	"github.com/sena-labs/sena/core"
 )
 
 func TestDerivedDockerfile(t *testing.T) {
-	got := derivedDockerfile("base:1", "", []string{"curl", "git"}, []string{"torch", "transformers>=4.40", "it's"})
-	want := "FROM base:1\n" +
+	ps := newPackageSet([]string{"git", "curl", "git"}, []string{"transformers>=4.40", "torch", "it's"})
+	got := derivedDockerfile("base:1", "", ps, false)
+	want := "FROM base:1\n" + buildArgLines +
 		"RUN dpkg -s 'curl' 'git' >/dev/null 2>&1 || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends 'curl' 'git' && rm -rf /var/lib/apt/lists/*)\n" +
-		"RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir 'torch' 'transformers>=4.40' 'it'\\''s'\n"
+		"RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir 'torch'\n" +
+		"RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir 'it'\\''s' 'transformers>=4.40'\n"
 	if got != want {
 		t.Errorf("derivedDockerfile:\n%s\nwant:\n%s", got, want)
 	}
 
-	// A base that runs as another user installs as root and switches back.
-	got = derivedDockerfile("base:1", "jovyan", nil, []string{"numpy"})
-	want = "FROM base:1\nUSER root\nRUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir 'numpy'\nUSER jovyan\n"
+	// A base that runs as another user installs as root and switches back;
+	// a CA bundle is copied in before anything is installed.
+	got = derivedDockerfile("base:1", "jovyan", newPackageSet(nil, []string{"numpy"}), true)
+	want = "FROM base:1\nUSER root\nCOPY sena-build-ca.pem /etc/sena/build-ca.pem\n" + buildArgLines +
+		"RUN PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir 'numpy'\nUSER jovyan\n"
 	if got != want {
-		t.Errorf("derivedDockerfile with user:\n%s\nwant:\n%s", got, want)
+		t.Errorf("derivedDockerfile with user and CA:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestPackageSetIsNormalised(t *testing.T) {
+	a := newPackageSet([]string{"git", "curl"}, []string{"transformers", "Torch==2.10.0", "accelerate", "numpy"})
+	b := newPackageSet([]string{"curl", "git", "curl"}, []string{"numpy", "accelerate", "Torch==2.10.0", "transformers", "numpy"})
+	if a.String() != b.String() {
+		t.Errorf("the same packages in another order: %q vs %q", a, b)
+	}
+	if !slices.Equal(a.Heavy, []string{"Torch==2.10.0"}) || !slices.Equal(a.Python, []string{"accelerate", "numpy", "transformers"}) {
+		t.Errorf("package set %+v: want torch apart, the rest sorted", a)
+	}
+	for r, want := range map[string]string{"Torch_Vision>=0.1": "torch-vision", "flash_attn": "flash-attn", "numpy[dev]; python_version>'3'": "numpy", "a.b": "a-b"} {
+		if got := requirementName(r); got != want {
+			t.Errorf("requirementName(%q) = %q, want %q", r, got, want)
+		}
 	}
 }
 
 func TestDerivedTag(t *testing.T) {
-	a := derivedTag("sha256:1", "FROM x\n")
+	ps := newPackageSet(nil, []string{"numpy"})
+	a := derivedTag("sha256:1", "", ps)
 	if !strings.HasPrefix(a, "sena-derived:") || len(a) != len("sena-derived:")+16 {
 		t.Errorf("tag %q: want sena-derived:<16 hex>", a)
 	}
-	if a != derivedTag("sha256:1", "FROM x\n") {
-		t.Error("same base and Dockerfile gave different tags")
+	if a != derivedTag("sha256:1", "", newPackageSet(nil, []string{"numpy", "numpy"})) {
+		t.Error("the same base and packages gave different tags")
 	}
-	if a == derivedTag("sha256:2", "FROM x\n") || a == derivedTag("sha256:1", "FROM y\n") {
-		t.Error("a different base or Dockerfile gave the same tag")
+	if a == derivedTag("sha256:2", "", ps) || a == derivedTag("sha256:1", "", newPackageSet(nil, []string{"scipy"})) || a == derivedTag("sha256:1", "jovyan", ps) {
+		t.Error("a different base, user or package set gave the same tag")
 	}
 }
 
@@ -110,17 +130,36 @@ func TestReadBuild(t *testing.T) {
 	}
 }
 
+// TestDeviceRequests checks the request against what moby's NVIDIA driver
+// reads (daemon/devices_nvidia_linux.go, getRequestedDevicesIDs): DeviceIDs
+// become NVIDIA_VISIBLE_DEVICES (or CDI names nvidia.com/gpu=ID) only with
+// Count 0; a Count would mean devices 0..N-1, and both together are refused.
+// The capabilities must match the driver's set: gpu plus NVIDIA's own.
 func TestDeviceRequests(t *testing.T) {
-	if got := deviceRequests(core.GPU{}); got != nil {
-		t.Errorf("deviceRequests(no GPU) = %v, want nil", got)
+	if got := deviceRequests(nil); got != nil {
+		t.Errorf("deviceRequests(none) = %v, want nil", got)
 	}
-	got := deviceRequests(core.GPU{Kind: "H100", Count: 4})
-	want := []container.DeviceRequest{{Driver: "nvidia", Count: 4, Capabilities: [][]string{{"gpu", "compute", "utility"}}}}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("deviceRequests(H100:4) = %+v, want %+v", got, want)
+	uuids := []string{"GPU-aaaa", "MIG-bbbb"}
+	got := deviceRequests(uuids)
+	if len(got) != 1 {
+		t.Fatalf("deviceRequests = %+v, want one request", got)
 	}
-	if got := deviceRequests(core.GPU{Kind: "T4"}); len(got) != 1 || got[0].Count != 1 {
-		t.Errorf("deviceRequests(T4, count 0) = %+v, want one GPU", got)
+	r := got[0]
+	if r.Driver != "nvidia" || r.Count != 0 || !slices.Equal(r.DeviceIDs, uuids) {
+		t.Errorf("request %+v: want driver nvidia, Count 0, DeviceIDs %q", r, uuids)
+	}
+	nvidiaCaps := map[string]bool{"gpu": true, "nvidia": true, "compute": true, "compat32": true, "graphics": true, "utility": true, "video": true, "display": true}
+	if len(r.Capabilities) != 1 || !slices.Contains(r.Capabilities[0], "gpu") {
+		t.Errorf("capabilities %q: want one set with gpu", r.Capabilities)
+	}
+	for _, c := range r.Capabilities[0] {
+		if !nvidiaCaps[c] {
+			t.Errorf("capability %q is not one the NVIDIA driver registers", c)
+		}
+	}
+	uuids[0] = "changed"
+	if r.DeviceIDs[0] != "GPU-aaaa" {
+		t.Error("the request shares the caller's slice")
 	}
 }
 
@@ -154,6 +193,7 @@ func TestNewContainerSpec(t *testing.T) {
 		Spec: core.SandboxSpec{
 			GPU:         core.GPU{Kind: "A100", Count: 2},
 			Env:         map[string]string{"HF_TOKEN": "hf", "A": "1"},
+			SecretNames: []string{"HF_TOKEN"},
 			Mounts:      []core.Mount{{Source: "/models", Target: "/models", ReadOnly: true}},
 			CPUs:        1.5,
 			MemoryMiB:   512,
@@ -161,7 +201,11 @@ func TestNewContainerSpec(t *testing.T) {
 			IdleTimeout: time.Minute,
 		},
 	}
-	cs := newContainerSpec(req, "img:1")
+	opts, err := decodeOptions(&req.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := newContainerSpec(req, "img:1", opts)
 	cmd := strings.Join(cs.config.Cmd, " ")
 	if !strings.HasPrefix(cmd, "timeout -k 30 90 python3 -c "+core.JupyterServerLauncher+" ") {
 		t.Errorf("cmd %q: want jupyter_server under `timeout 90`", cmd)
@@ -171,27 +215,71 @@ func TestNewContainerSpec(t *testing.T) {
 			t.Errorf("cmd %q lacks %s", cmd, want)
 		}
 	}
-	if strings.Contains(cmd, "secret-token") || strings.Contains(fmt.Sprint(cs.config.Labels), "secret-token") {
-		t.Error("the Jupyter token is on the command line or in a label")
+	// The token and secrets are in files, not in the inspectable config.
+	inspectable := cmd + fmt.Sprint(cs.config.Labels) + strings.Join(cs.config.Env, " ")
+	if strings.Contains(inspectable, "secret-token") || strings.Contains(inspectable, "hf") {
+		t.Errorf("the token or a secret is in the command line, labels or env: %s", inspectable)
 	}
-	if want := []string{"JUPYTER_TOKEN=secret-token", "A=1", "HF_TOKEN=hf"}; !slices.Equal(cs.config.Env, want) {
+	if want := []string{"JUPYTER_TOKEN_FILE=/run/sena/jupyter-token", "SENA_KERNEL_ENV_FILE=/run/sena/kernel-env.json", "NVIDIA_VISIBLE_DEVICES=void", "A=1"}; !slices.Equal(cs.config.Env, want) {
 		t.Errorf("env = %q, want %q", cs.config.Env, want)
 	}
-	if l := cs.config.Labels; l[core.LabelManaged] != "true" || l[core.LabelSession] != "s1" || l[core.LabelStateDir] != "abc" {
-		t.Errorf("labels = %v, want managed, session and the request's own", l)
+	if tok := cs.files["run/sena/jupyter-token"]; string(tok.data) != "secret-token" {
+		t.Errorf("token file = %q", tok.data)
+	}
+	var kenv map[string]string
+	if err := json.Unmarshal(cs.files["run/sena/kernel-env.json"].data, &kenv); err != nil || kenv["HF_TOKEN"] != "hf" || len(kenv) != 1 {
+		t.Errorf("the kernels' env file = %v (%v), want only the secret HF_TOKEN", kenv, err)
+	}
+	if l := cs.config.Labels; l[core.LabelManaged] != "true" || l[core.LabelSession] != "s1" || l[core.LabelStateDir] != "abc" || l[labelTimeout] != "1m30s" {
+		t.Errorf("labels = %v, want managed, session, timeout and the request's own", l)
 	}
 	b := cs.host.PortBindings[jupyterPort]
 	if len(b) != 1 || b[0].HostIP != "127.0.0.1" || b[0].HostPort != "" {
 		t.Errorf("port bindings = %+v, want 8888 on 127.0.0.1, engine-chosen port", b)
 	}
-	if r := cs.host.Resources; r.NanoCPUs != 1_500_000_000 || r.Memory != 512<<20 || len(r.DeviceRequests) != 1 || r.DeviceRequests[0].Count != 2 {
-		t.Errorf("resources = %+v, want 1.5 CPUs, 512 MiB, 2 GPUs", r)
+	if r := cs.host.Resources; r.NanoCPUs != 1_500_000_000 || r.Memory != 512<<20 || len(r.DeviceRequests) != 0 || *r.PidsLimit != defaultPidsLimit {
+		t.Errorf("resources = %+v, want 1.5 CPUs, 512 MiB, no GPUs before allocation, the pids limit", r)
+	}
+	// Hardening: the defaults, shm capped at the memory limit.
+	if h := cs.host; !slices.Equal(h.SecurityOpt, []string{"no-new-privileges:true"}) || !slices.Equal([]string(h.CapDrop), []string{"ALL"}) || h.ShmSize != 512<<20 {
+		t.Errorf("hardening: security %q, cap_drop %q, shm %d; want no-new-privileges, ALL, 512 MiB", h.SecurityOpt, h.CapDrop, h.ShmSize)
 	}
 	if m := cs.host.Mounts; len(m) != 1 || m[0].Source != "/models" || !m[0].ReadOnly {
 		t.Errorf("mounts = %+v, want /models read-only", m)
 	}
-	if d := newContainerSpec(&core.CreateRequest{SessionID: "s2", JupyterToken: "t"}, "img:1"); !slices.Contains(d.config.Cmd, fmt.Sprint(int(DefaultTimeout.Seconds()))) {
-		t.Errorf("cmd %q: want the default timeout when the spec sets none", d.config.Cmd)
+
+	// GPUs, once chosen: the label, the visible devices, the request.
+	cs.withGPUs(engineGPUs{}, []string{"GPU-1", "GPU-2"})
+	if cs.config.Labels[LabelGPUs] != "GPU-1,GPU-2" || !slices.Contains(cs.config.Env, "NVIDIA_VISIBLE_DEVICES=GPU-1,GPU-2") || len(cs.host.DeviceRequests) != 1 {
+		t.Errorf("with GPUs: labels %v, env %q, requests %+v", cs.config.Labels, cs.config.Env, cs.host.DeviceRequests)
+	}
+
+	d := &core.CreateRequest{SessionID: "s2", JupyterToken: "t"}
+	dopts, _ := decodeOptions(&d.Spec)
+	if cs := newContainerSpec(d, "img:1", dopts); !slices.Contains(cs.config.Cmd, fmt.Sprint(int(DefaultTimeout.Seconds()))) || cs.host.ShmSize != defaultShmMiB<<20 {
+		t.Errorf("cmd %q, shm %d: want the default timeout and shm size when the spec sets none", cs.config.Cmd, cs.host.ShmSize)
+	}
+}
+
+func TestOptionsOverrideHardening(t *testing.T) {
+	spec := core.SandboxSpec{Options: json.RawMessage(`{"no_new_privileges":false,"cap_drop":[],"cap_add":["SYS_PTRACE"],"pids_limit":0,"shm_mib":64,"network":"none"}`)}
+	if _, err := capabilities.ValidateOptions(Name, map[string]any{"no_new_privileges": false, "cap_drop": []any{}, "cap_add": []any{"SYS_PTRACE"}, "pids_limit": 0, "shm_mib": 64, "network": "none", "gpu_devices": []any{"GPU-1"}}); err != nil {
+		t.Fatalf("the schema refuses valid options: %v", err)
+	}
+	if _, err := capabilities.ValidateOptions(Name, map[string]any{"network": "host"}); err == nil {
+		t.Error("the schema accepts network=host")
+	}
+	opts, err := decodeOptions(&spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := newContainerSpec(&core.CreateRequest{SessionID: "s3", JupyterToken: "t", Spec: spec}, "img:1", opts)
+	h := cs.host
+	if len(h.SecurityOpt) != 0 || len(h.CapDrop) != 0 || !slices.Equal([]string(h.CapAdd), []string{"SYS_PTRACE"}) || h.Resources.PidsLimit != nil || h.ShmSize != 64<<20 {
+		t.Errorf("overridden hardening: %+v", h)
+	}
+	if h.NetworkMode != "sena-s3-internal" || h.PortBindings != nil || cs.config.Labels[labelNetwork] != "none" {
+		t.Errorf("network=none: mode %q, ports %v, labels %v", h.NetworkMode, h.PortBindings, cs.config.Labels)
 	}
 }
 
@@ -207,6 +295,7 @@ func TestValidate(t *testing.T) {
 		{"cpus", func(r *core.CreateRequest) { r.Spec.CPUs = -1 }, "cpus -1"},
 		{"memory", func(r *core.CreateRequest) { r.Spec.MemoryMiB = 10 }, "at least 64 MiB"},
 		{"env", func(r *core.CreateRequest) { r.Spec.Env = map[string]string{"JUPYTER_TOKEN": "x"} }, `"JUPYTER_TOKEN" is not allowed`},
+		{"gpu env", func(r *core.CreateRequest) { r.Spec.Env = map[string]string{"NVIDIA_VISIBLE_DEVICES": "all"} }, `"NVIDIA_VISIBLE_DEVICES" is not allowed`},
 		{"mount", func(r *core.CreateRequest) { r.Spec.Mounts = []core.Mount{{Source: "rel", Target: "/x"}} }, "must be absolute"},
 		{"file", func(r *core.CreateRequest) { r.Spec.Files = map[string][]byte{"../etc/passwd": nil} }, "inside the workspace"},
 		{"package", func(r *core.CreateRequest) { r.Spec.SystemPackages = []string{"a b"} }, "not a Debian package name"},
@@ -223,11 +312,15 @@ func TestValidate(t *testing.T) {
 }
 
 func TestFilesTar(t *testing.T) {
-	buf, err := filesTar(map[string][]byte{"lib/a/mod.py": []byte("x = 1\n"), "lib/b.py": nil, "top.md": []byte("#")})
+	buf, err := filesTar(map[string]fileEntry{
+		"workspace/lib/a/mod.py": {data: []byte("x = 1\n"), mode: 0o644}, "workspace/lib/b.py": {mode: 0o644},
+		"workspace/top.md": {data: []byte("#"), mode: 0o644}, "run/sena/jupyter-token": {data: []byte("t"), mode: 0o644},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string
+	modes := map[string]int64{}
 	tr := tar.NewReader(buf)
 	for {
 		h, err := tr.Next()
@@ -237,10 +330,14 @@ func TestFilesTar(t *testing.T) {
 			t.Fatal(err)
 		}
 		names = append(names, h.Name)
+		modes[h.Name] = h.Mode
 	}
-	want := []string{"workspace/", "workspace/lib/", "workspace/lib/a/", "workspace/lib/a/mod.py", "workspace/lib/b.py", "workspace/top.md"}
+	want := []string{"run/", "run/sena/", "run/sena/jupyter-token", "workspace/", "workspace/lib/", "workspace/lib/a/", "workspace/lib/a/mod.py", "workspace/lib/b.py", "workspace/top.md"}
 	if !slices.Equal(names, want) {
 		t.Errorf("tar entries = %q, want %q", names, want)
+	}
+	if modes["workspace/lib/"] != 0o1777 || modes["run/sena/"] != 0o755 {
+		t.Errorf("modes %v: want the work dir's world-writable, Sena's own 0755", modes)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/sena-labs/sena/core"
 )
 
 // readyTimeout bounds Jupyter's start in the container; a cold start on a
@@ -20,8 +22,9 @@ const readyTimeout = 90 * time.Second
 const logTailLines = 30
 
 // waitJupyter polls GET /api (which needs no token) until it answers 200,
-// failing early, with the container's log, if the container exits.
-func (p *Provider) waitJupyter(ctx context.Context, id, url string) error {
+// failing early, with the container's log, if the container exits; then
+// checks the server requires the token from the token file.
+func (p *Provider) waitJupyter(ctx context.Context, id, url, token string) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	hc := &http.Client{Timeout: 2 * time.Second}
@@ -35,10 +38,12 @@ func (p *Provider) waitJupyter(ctx context.Context, id, url string) error {
 		if resp, err := hc.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return nil
+				return checkToken(ctx, hc, url, token)
 			}
 		}
-		info, err := p.docker.ContainerInspect(ctx, id)
+		ictx, icancel := p.call(ctx, timeoutQuick)
+		info, err := p.docker.ContainerInspect(ictx, id)
+		icancel()
 		if err == nil && !info.State.Running {
 			return fmt.Errorf("jupyter_server exited (status %d) before answering at %s\n%s", info.State.ExitCode, url, p.logTail(ctx, id))
 		}
@@ -53,9 +58,39 @@ func (p *Provider) waitJupyter(ctx context.Context, id, url string) error {
 	}
 }
 
+// checkToken fails unless the server takes the token (it read the token
+// file) and refuses requests without it.
+func checkToken(ctx context.Context, hc *http.Client, url, token string) error {
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{{token, http.StatusOK}, {"", http.StatusForbidden}} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"api/status", nil)
+		if err != nil {
+			return err
+		}
+		if tc.token != "" {
+			req.Header.Set("Authorization", "token "+tc.token)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return fmt.Errorf("jupyter_server at %s: %w", url, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			return core.Errorf(core.ErrUnsupported,
+				"jupyter_server at %s does not use the token Sena gave it in %s (GET /api/status answered %d): the image needs jupyter_server 1.23 or later, which reads JUPYTER_TOKEN_FILE",
+				url, tokenFile, resp.StatusCode)
+		}
+	}
+	return nil
+}
+
 // logTail is the end of the container's output, for error messages. The
-// token is never in it: Jupyter reads it from the env and does not print it.
+// token is never in it: Jupyter reads it from a file and does not print it.
 func (p *Provider) logTail(ctx context.Context, id string) string {
+	ctx, cancel := p.call(ctx, timeoutQuick)
+	defer cancel()
 	rc, err := p.docker.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(logTailLines)})
 	if err != nil {
 		return "(no container log: " + err.Error() + ")"

@@ -145,10 +145,16 @@ func (p *Provider) startSession(ctx context.Context, sb *modalsdk.Sandbox, req *
 		return nil, err
 	}
 	return &core.CreateResponse{
-		Handle:   core.Handle{Provider: Name, ID: sb.SandboxID},
+		Handle:   core.Handle{Provider: Name, ID: sb.SandboxID, Version: handleVersion},
 		Endpoint: core.Endpoint{URL: url, WorkDir: workDir},
+		// The base and the recipe's steps: Modal builds and caches it by them.
+		Image: pl.base + " + Sena's recipe",
 	}, nil
 }
+
+// handleVersion is the format of this provider's handles: the sandbox id
+// alone (1, and 0 before versions, the same).
+const handleVersion = 1
 
 // appError explains a failure to open Sena's app. modal-go reports every
 // NotFound as "App not found", and an app opened with CreateIfMissing is

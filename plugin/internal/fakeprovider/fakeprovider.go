@@ -147,14 +147,14 @@ func CreateResponse() *core.CreateResponse {
 
 // InspectResponse is what Scripted's Inspect returns for CreateResponse's handle.
 func InspectResponse() *core.InspectResponse {
-	return &core.InspectResponse{Status: core.StatusRunning, Endpoint: CreateResponse().Endpoint}
+	return &core.InspectResponse{Status: core.StatusQueued, Reason: "Resources", Endpoint: CreateResponse().Endpoint, GPUs: []string{"GPU-1", "GPU-2"}}
 }
 
 // ListResponse is what Scripted's List returns.
 func ListResponse() *core.ListResponse {
 	return &core.ListResponse{Sandboxes: []core.SandboxInfo{
-		{Handle: CreateResponse().Handle, Labels: map[string]string{core.LabelSession: "sess-42"}, Status: core.StatusRunning},
-		{Handle: core.Handle{Provider: "fake", ID: "sb-2"}, Labels: map[string]string{core.LabelSession: "old"}, Status: core.StatusStopped},
+		{Handle: CreateResponse().Handle, Labels: map[string]string{core.LabelSession: "sess-42"}, Status: core.StatusRunning, Reason: "on node n1", GPUs: []string{"GPU-1"}},
+		{Handle: core.Handle{Provider: "fake", ID: "sb-2"}, Labels: map[string]string{core.LabelSession: "old"}, Status: core.StatusStopped, Reason: "time limit reached"},
 	}}
 }
 

@@ -1137,9 +1137,14 @@ func (x *InspectRequest) GetHandle() *Handle {
 }
 
 type InspectResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Status        string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
-	Endpoint      *Endpoint              `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Status   string                 `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	Endpoint *Endpoint              `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// reason says why the sandbox is in its status, when the status alone
+	// does not ("Resources" for a queued job, "time limit reached").
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The GPUs the sandbox holds (UUIDs where the backend has them).
+	Gpus          []string `protobuf:"bytes,4,rep,name=gpus,proto3" json:"gpus,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1184,6 +1189,20 @@ func (x *InspectResponse) GetStatus() string {
 func (x *InspectResponse) GetEndpoint() *Endpoint {
 	if x != nil {
 		return x.Endpoint
+	}
+	return nil
+}
+
+func (x *InspectResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *InspectResponse) GetGpus() []string {
+	if x != nil {
+		return x.Gpus
 	}
 	return nil
 }
@@ -1361,6 +1380,8 @@ type SandboxInfo struct {
 	Handle        *Handle                `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
 	Labels        map[string]string      `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Status        string                 `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"` // as InspectResponse.reason
+	Gpus          []string               `protobuf:"bytes,5,rep,name=gpus,proto3" json:"gpus,omitempty"`     // as InspectResponse.gpus
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1414,6 +1435,20 @@ func (x *SandboxInfo) GetStatus() string {
 		return x.Status
 	}
 	return ""
+}
+
+func (x *SandboxInfo) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SandboxInfo) GetGpus() []string {
+	if x != nil {
+		return x.Gpus
+	}
+	return nil
 }
 
 // ErrorDetail rides in the gRPC status of a failed call and names the core
@@ -1558,10 +1593,12 @@ const file_provider_proto_rawDesc = "" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x19\n" +
 	"\bwork_dir\x18\x02 \x01(\tR\aworkDir\"B\n" +
 	"\x0eInspectRequest\x120\n" +
-	"\x06handle\x18\x01 \x01(\v2\x18.sena.provider.v1.HandleR\x06handle\"a\n" +
+	"\x06handle\x18\x01 \x01(\v2\x18.sena.provider.v1.HandleR\x06handle\"\x8d\x01\n" +
 	"\x0fInspectResponse\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\tR\x06status\x126\n" +
-	"\bendpoint\x18\x02 \x01(\v2\x1a.sena.provider.v1.EndpointR\bendpoint\"B\n" +
+	"\bendpoint\x18\x02 \x01(\v2\x1a.sena.provider.v1.EndpointR\bendpoint\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04gpus\x18\x04 \x03(\tR\x04gpus\"B\n" +
 	"\x0eDestroyRequest\x120\n" +
 	"\x06handle\x18\x01 \x01(\v2\x18.sena.provider.v1.HandleR\x06handle\"\x11\n" +
 	"\x0fDestroyResponse\"\x8b\x01\n" +
@@ -1571,11 +1608,13 @@ const file_provider_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"K\n" +
 	"\fListResponse\x12;\n" +
-	"\tsandboxes\x18\x01 \x03(\v2\x1d.sena.provider.v1.SandboxInfoR\tsandboxes\"\xd5\x01\n" +
+	"\tsandboxes\x18\x01 \x03(\v2\x1d.sena.provider.v1.SandboxInfoR\tsandboxes\"\x81\x02\n" +
 	"\vSandboxInfo\x120\n" +
 	"\x06handle\x18\x01 \x01(\v2\x18.sena.provider.v1.HandleR\x06handle\x12A\n" +
 	"\x06labels\x18\x02 \x03(\v2).sena.provider.v1.SandboxInfo.LabelsEntryR\x06labels\x12\x16\n" +
-	"\x06status\x18\x03 \x01(\tR\x06status\x1a9\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04gpus\x18\x05 \x03(\tR\x04gpus\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\">\n" +
