@@ -30,7 +30,7 @@ func newApp() *cli.App {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document on stdout (schemas in docs/schemas/); progress stays on stderr as plain lines"},
 			&cli.BoolFlag{Name: "no-color", Usage: "no colours (also when NO_COLOR is set)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log debugging detail to stderr"},
-			&cli.BoolFlag{Name: "dry-run", Usage: "check the command line and say what would run, without running it (up: print the resolved config)"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "check the command line and say what would run, without running it (up and warm: print the resolved config)"},
 		},
 		Commands: []*cli.Command{
 			quickstartCommand, upCommand, warmCommand, execCommand, lsCommand, urlCommand, connectCommand,
@@ -57,6 +57,12 @@ var errDryRun = errors.New("dry run")
 func dryRun(c *cli.Context) error {
 	if !c.Bool("dry-run") || c.Command.Name == completeCommand.Name {
 		return nil
+	}
+	if c.Command.Name == warmCommand.Name {
+		if err := warmDryRun(c); err != nil {
+			return err
+		}
+		return errDryRun
 	}
 	if c.Command.Name == "up" {
 		cfg, err := upConfig(c)

@@ -32,8 +32,10 @@ var warmCommand = &cli.Command{
 		"session taken from one, outlives it (a session's own --timeout may be shorter); --idle-timeout ends\n" +
 		"the pool after that long without a session taking a sandbox. --preload loads the weights in advance\n" +
 		"(onto the GPU with --gpu); without it a warm sandbox has torch, transformers and the models' code\n" +
-		"imported, and serves ups with or without --preload. Per-session settings (--env, --secret, --library,\n" +
-		"--skill, --init, --mode) are applied when a session takes a sandbox, not here.\n" +
+		"imported, and serves ups with or without --preload. Per-session flags (--env, --secret, --library,\n" +
+		"--skill, --init, --mode) are refused here: give them to sena up, which applies them when it takes a\n" +
+		"sandbox (in a -f file they are noted and left for up). With --dry-run it prints the pool's config\n" +
+		"and, on a provider that bills, the cost estimate, and starts nothing.\n" +
 		"It returns once N sandboxes are warm; a keeper process (shown by sena ls) refills after each\n" +
 		"handover. Stop it with sena warm --stop and the same flags, or sena down --all.",
 	Flags: append([]cli.Flag{
@@ -46,14 +48,8 @@ var warmCommand = &cli.Command{
 		if c.NArg() > 0 {
 			return usageErr("warm takes no arguments, got %q (see sena warm --help)", c.Args().First())
 		}
-		cfg, err := upConfig(c)
+		cfg, err := warmConfig(c)
 		if err != nil {
-			return err
-		}
-		if err := cfg.Normalize(); err != nil {
-			return err
-		}
-		if err := cfg.Validate(); err != nil {
 			return err
 		}
 		e, err := newEnv(c)
@@ -65,6 +61,81 @@ var warmCommand = &cli.Command{
 		}
 		return startPool(c, e, cfg)
 	},
+}
+
+// perSessionFlags are up's flags that a session brings at handover: a
+// warm pool has no use for them, so warm refuses them rather than
+// accepting and ignoring them.
+var perSessionFlags = []string{"env", "secret", "library", "skill", "init", "mode"}
+
+// warmConfig is the config warm's flags and file give, checked as up
+// checks it, with per-session flags refused and the lifetime's floor,
+// the count and the cost gate checked before anything starts.
+func warmConfig(c *cli.Context) (*core.SandboxConfig, error) {
+	for _, f := range perSessionFlags {
+		if c.IsSet(f) {
+			return nil, usageErr("--%s is per session: give it to sena up, which applies it when it takes a warm sandbox (see sena warm --help)", f)
+		}
+	}
+	if c.Int("count") < 1 {
+		return nil, usageErr("--count must be at least 1, got %d", c.Int("count"))
+	}
+	if c.Bool("stop") {
+		for _, f := range []string{"count", "accept-cost", "timeout", "idle-timeout"} {
+			if c.IsSet(f) {
+				return nil, usageErr("--stop finds the pool by its config flags; --%s is not one of them", f)
+			}
+		}
+	}
+	cfg, err := upConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Normalize(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// warmDryRun is `sena --dry-run warm`: the pool's config (per-session
+// settings dropped), its count, lifetime and cost; nothing starts.
+func warmDryRun(c *cli.Context) error {
+	cfg, err := warmConfig(c)
+	if err != nil {
+		return err
+	}
+	pc, ignored, err := session.PoolConfig(cfg)
+	if err != nil {
+		return err
+	}
+	lifetime := cfg.Timeout.Std()
+	if lifetime == 0 {
+		lifetime = session.DefaultPoolLifetime
+	}
+	cost, err := poolCost(cfg, c.Int("count"), lifetime)
+	if err != nil {
+		return err
+	}
+	if err := costGate(c, cfg, cost, c.Int("count"), lifetime); err != nil && !c.Bool("stop") {
+		return err
+	}
+	return writeJSON(c, map[string]any{"config": pc, "count": c.Int("count"), "lifetime": lifetime.String(),
+		"idle_timeout": cfg.IdleTimeout.Std().String(), "cost": cost, "per_session_ignored": nonNil(ignored), "stop": c.Bool("stop")})
+}
+
+// costGate refuses a pool on a provider that bills unless --accept-cost.
+func costGate(c *cli.Context, cfg *core.SandboxConfig, cost *warmCost, count int, lifetime time.Duration) error {
+	if slices.Contains(freeProviders, cfg.Provider) || c.Bool("accept-cost") {
+		return nil
+	}
+	what := "its sandboxes may be billed while they wait"
+	if cost != nil {
+		what = costLine(cost, count, lifetime)
+	}
+	return usageErr("a warm pool on %s costs money: %s; pass --accept-cost to start it", cfg.Provider, what)
 }
 
 // warmOutput is `sena warm --json` (docs/schemas/warm.schema.json).
@@ -111,15 +182,11 @@ func startPool(c *cli.Context, e *env, cfg *core.SandboxConfig) error {
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(freeProviders, cfg.Provider) && !c.Bool("accept-cost") {
-		what := "its sandboxes may be billed while they wait"
-		if cost != nil {
-			what = costLine(cost, count, lifetime)
-		}
-		return core.Errorf(core.ErrInvalidConfig, "a warm pool on %s costs money: %s; pass --accept-cost to start it", cfg.Provider, what)
+	if err := costGate(c, cfg, cost, count, lifetime); err != nil {
+		return err
 	}
 	if len(ignored) > 0 {
-		fmt.Fprintf(c.App.ErrWriter, "sena: note: %s are per session: each session that takes a warm sandbox brings its own\n", strings.Join(ignored, ", "))
+		fmt.Fprintf(c.App.ErrWriter, "sena: note: %s in the config file are per session: sena up with the file applies them when it takes a warm sandbox\n", strings.Join(ignored, ", "))
 	}
 	env, pre, err := session.PoolKeys(cfg)
 	if err != nil {

@@ -246,7 +246,7 @@ func (m *Manager) WaitPool(ctx context.Context, id string, progress func(PoolSta
 			progress(ps)
 		}
 		switch {
-		case len(ps.Warm) >= p.Count:
+		case len(ps.Warm) >= p.Count && p.KeeperAlive(): // full, and kept (a new keeper has registered)
 			return ps, nil
 		case p.Error != "" && p.Failures > 0:
 			return ps, fmt.Errorf("pool %s could not make a warm sandbox: %s", id, p.Error)
