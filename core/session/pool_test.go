@@ -263,3 +263,30 @@ func filesHolding(t *testing.T, dir, s string) []string {
 	})
 	return out
 }
+
+// TestPoolLifetimeWithoutKeeper: a warm sandbox ends with its pool's
+// lifetime even when no keeper (and no sena at all) is left to stop it:
+// its provider enforces the deadline it was made with.
+func TestPoolLifetimeWithoutKeeper(t *testing.T) {
+	f := newPoolFixture(t)
+	ctx := context.Background()
+	p, err := f.m.EnsurePool(ctx, f.config(), session.PoolParams{Count: 1, Lifetime: 40 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stop := f.keep(t, p.ID)
+	f.waitWarm(t, p.ID, 1)
+	stop() // the keeper is gone; its warm sandbox stays, visible, until the deadline
+	if n := len(f.sandboxes(t)); n != 1 {
+		t.Fatalf("after the keeper stopped: %d sandboxes, want the warm one still running", n)
+	}
+	for len(f.sandboxes(t)) > 0 {
+		if time.Now().After(p.ExpiresAt.Add(20 * time.Second)) {
+			t.Fatalf("a warm sandbox outlived its pool's lifetime (%s) by 20 s", p.ExpiresAt.Format(time.TimeOnly))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if time.Now().Before(p.ExpiresAt.Add(-2 * time.Second)) {
+		t.Errorf("the warm sandbox ended before its lifetime")
+	}
+}
