@@ -275,6 +275,22 @@ func TestWarmPool(t *testing.T) {
 		assertNoLocalSandboxes(t, c)
 	})
 
+	t.Run("gc after the keeper's kill -9", func(t *testing.T) {
+		w := s.check(t, "warm", c.ok("--json", "warm", "--python", py).stdout)
+		if err := syscall.Kill(int(num(w["keeper_pid"])), syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		c.waitFor(t, s, 30*time.Second, "the pool shows abandoned", func(rows []map[string]any) bool {
+			p := poolRowOf(rows, w["pool_id"].(string))
+			return p != nil && p["status"] == "abandoned"
+		})
+		s.check(t, "gc", c.ok("--json", "gc").stdout)
+		if rows := c.lsRows(t, s); len(rows) != 0 {
+			t.Errorf("after gc: %v", rows)
+		}
+		assertNoLocalSandboxes(t, c)
+	})
+
 	t.Run("down --all", func(t *testing.T) {
 		w := s.check(t, "warm", c.ok("--json", "warm", "--python", py).stdout)
 		d := s.check(t, "down", c.ok("--json", "down", "--all").stdout)
