@@ -134,6 +134,22 @@ func TestWarmPool(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.stdout), &dry); err != nil || dry.Count != 2 || dry.Cost.PoolHour < 7 || dry.Cost.Lifetime != dry.Cost.PoolHour/2 {
 			t.Errorf("dry run of a Modal pool: %s (%v)", r.stdout, err)
 		}
+		// -f: the file's environment makes the pool; its per-session keys are left to up.
+		file := filepath.Join(t.TempDir(), "sena.yaml")
+		os.WriteFile(file, []byte("python: "+py+"\npython_packages: [pip]\nenv: {A: \"1\"}\n"), 0o600)
+		r = c.ok("--dry-run", "warm", "-f", file)
+		s.check(t, "warm-dry-run", r.stdout)
+		var fromFile struct {
+			Config struct {
+				Packages []string          `json:"python_packages"`
+				Env      map[string]string `json:"env"`
+			} `json:"config"`
+			Ignored []string `json:"per_session_ignored"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &fromFile); err != nil || !slices.Equal(fromFile.Config.Packages, []string{"pip"}) ||
+			fromFile.Config.Env != nil || !slices.Equal(fromFile.Ignored, []string{"env"}) {
+			t.Errorf("warm -f %s: %s (%v)", file, r.stdout, err)
+		}
 	})
 
 	// Pool A: one warm sandbox, lifetime 10 minutes.
