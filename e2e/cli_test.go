@@ -88,6 +88,9 @@ type upResult struct {
 	Provider     string `json:"provider"`
 	JupyterURL   string `json:"jupyter_url"`
 	NotebookPath string `json:"notebook_path"`
+	Environment  struct {
+		Image string `json:"image"`
+	} `json:"environment"`
 }
 
 func (c *cli) up(args ...string) upResult {
@@ -117,6 +120,11 @@ func sessionRoundTrip(t *testing.T, provider string) {
 	r := c.up("--image", testImage(t))
 	if got := containers(t, "sena.managed=true", "sena.session="+r.SessionID); len(got) != 1 {
 		t.Fatalf("containers for session %s: %v, want one", r.SessionID, got)
+	}
+	// The manifest names the image with the content it ran.
+	id := dockerLines(t.Context(), t, "image", "inspect", "--format", "{{.Id}}", testImage(t))
+	if want := testImage(t) + "@" + strings.Join(id, ""); r.Environment.Image != want {
+		t.Errorf("up --json environment.image = %q, want %q", r.Environment.Image, want)
 	}
 
 	c.ok("exec", r.SessionID, "x = 41")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/sena-labs/sena/core/session"
@@ -55,7 +56,9 @@ var errDryRun = errors.New("dry run")
 // command line asks and stops there. For up that is the config it would
 // bring up, checked as far as it can be without the provider.
 func dryRun(c *cli.Context) error {
-	if !c.Bool("dry-run") || c.Command.Name == completeCommand.Name {
+	lineage := c.Lineage()
+	global := len(lineage) > 1 && lineage[1].Bool("dry-run") // given before the command
+	if !c.Bool("dry-run") && !global || c.Command.Name == completeCommand.Name || !global && ownsFlag(c.Command, "dry-run") {
 		return nil
 	}
 	if c.Command.Name == warmCommand.Name {
@@ -82,6 +85,18 @@ func dryRun(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.ErrWriter, "sena: dry run: %s %s\n", c.Command.FullName(), strings.Join(c.Args().Slice(), " "))
 	return errDryRun
+}
+
+// ownsFlag: the command has a flag of that name of its own (gc's
+// --dry-run, which lists images), and acts on it itself when given after
+// the command.
+func ownsFlag(cmd *cli.Command, name string) bool {
+	for _, f := range cmd.Flags {
+		if slices.Contains(f.Names(), name) {
+			return true
+		}
+	}
+	return false
 }
 
 // onUsageError turns v2's flag parsing errors (a missing or malformed value)

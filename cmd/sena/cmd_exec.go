@@ -29,6 +29,9 @@ var execCommand = &cli.Command{
 		&cli.DurationFlag{Name: "timeout", Usage: "interrupt the kernel after this long (e.g. 30s); its state is kept"},
 	},
 	Action: func(c *cli.Context) error {
+		if d := c.Duration("timeout"); d < 0 {
+			return usageErr("--timeout %s: a time to wait is not negative; write it as 30s or 5m, or leave it out to wait for the cell (see sena exec --help)", d)
+		}
 		e, err := newEnv(c)
 		if err != nil {
 			return err

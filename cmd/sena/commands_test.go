@@ -130,6 +130,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"exec", "s1", "code", "--timeout"}, "flag --timeout needs a value"},
 		{[]string{"exec", "--timeout", "soon", "s1", "code"}, `invalid value "soon" for flag -timeout`},
 		{[]string{"exec", "s1", "-x"}, "code that starts with - goes after --"},
+		{[]string{"exec", "s1", "code", "--timeout", "-1s"}, "--timeout -1s: a time to wait is not negative"},
+		{[]string{"gc", "--dry-run"}, "--dry-run goes with --images"},
 		{[]string{"ls", "extra"}, "ls takes no arguments"},
 		{[]string{"completion", "tcsh"}, "unknown shell"},
 		{[]string{"--json", "completion", "bash"}, "--json does not apply"},

@@ -199,6 +199,8 @@ func (p *Provider) start(ctx context.Context, id string, req *core.CreateRequest
 	return &core.CreateResponse{
 		Handle:   core.Handle{Provider: Name, ID: id},
 		Endpoint: core.Endpoint{URL: url, WorkDir: workDir},
+		// The tag as asked, with the content it named when the sandbox started.
+		Image: cs.config.Image + "@" + info.Image,
 	}, nil
 }
 

@@ -96,6 +96,12 @@ type result struct {
 func (c *senaCLI) command(args ...string) *exec.Cmd {
 	cmd := exec.Command(c.bin, append([]string{"--state-dir", c.state}, args...)...)
 	cmd.Env = append(os.Environ(), c.env...)
+	// A test that fails while an up waits must not leave it waiting on.
+	c.t.Cleanup(func() {
+		if cmd.Process != nil {
+			_ = cmd.Process.Kill()
+		}
+	})
 	return cmd
 }
 
@@ -145,7 +151,7 @@ func (c *senaCLI) up(extra ...string) upOut {
 }
 
 type lsRow struct {
-	ID     string `json:"id"`
+	ID     string `json:"session_id"`
 	Status string `json:"status"`
 	Reason string `json:"reason"`
 }
@@ -403,8 +409,8 @@ func TestKilledUpThenGC(t *testing.T) {
 				t.Fatal(err)
 			}
 			rows = c.ls()
-			if len(rows) != 1 || rows[0].ID != id || rows[0].Status != "orphan:queued" {
-				t.Fatalf("ls with the records lost: %+v, want the job as orphan:queued", rows)
+			if len(rows) != 1 || rows[0].ID != id || rows[0].Status != "orphan" || !strings.HasPrefix(rows[0].Reason, "Resources") {
+				t.Fatalf("ls with the records lost: %+v, want the job as an orphan, queued (Resources)", rows)
 			}
 		}
 		if r := c.ok("--provider", "slurm", "gc"); !strings.Contains(r.stdout, "removed "+id) {
