@@ -166,7 +166,16 @@ func TestWarmPool(t *testing.T) {
 	}
 
 	t.Run("ls shows the pool and its sandbox", func(t *testing.T) {
-		rows := c.lsRows(t, s)
+		// ls inspects each sandbox live: a server slow to answer on a loaded
+		// host reads stopped for a moment, so poll a little.
+		rows := c.waitFor(t, s, 15*time.Second, "the warm sandbox shows warm", func(rows []map[string]any) bool {
+			for _, row := range rows {
+				if row["session_id"] == warmID && row["status"] == "warm" {
+					return true
+				}
+			}
+			return false
+		})
 		p := poolRowOf(rows, poolID)
 		if p == nil || p["status"] != "warm" || !p["keeper"].(map[string]any)["alive"].(bool) {
 			t.Fatalf("ls: pool %s not listed warm with a live keeper: %v", poolID, rows)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sena-labs/sena/core"
@@ -54,6 +55,7 @@ func (m *Manager) Keep(ctx context.Context, id string, wake <-chan struct{}) err
 	done := make(chan result, 64)
 	filling := 0
 	var nextFill, lastInspect time.Time
+	strikes := map[string]int{}
 	backoff := time.Second
 	wait := func() {
 		for ; filling > 0; filling-- {
@@ -86,7 +88,7 @@ func (m *Manager) Keep(ctx context.Context, id string, wake <-chan struct{}) err
 		}
 		if now.Sub(lastInspect) >= keeperInspectEvery {
 			lastInspect = now
-			m.dropDead(ctx, ps.Warm)
+			m.dropDead(ctx, ps.Warm, strikes)
 		}
 		have := len(ps.Warm) + filling
 		for ; have > p.Count && len(ps.Warm) > 0; have-- { // the count was lowered
@@ -170,8 +172,16 @@ func (m *Manager) poolStatus(p *Pool) (PoolStatus, error) {
 }
 
 // dropDead removes warm sandboxes that stopped on their own (a crash, or
-// their provider's rules), so they are made again.
-func (m *Manager) dropDead(ctx context.Context, ids []string) {
+// their provider's rules), so they are made again. A sandbox must be seen
+// stopped twice in a row (strikes, kept by the caller): a server that is
+// only slow to answer on a loaded host is reported stopped once, and
+// dropping it would throw a healthy warm sandbox (and its GPU warm-up) away.
+func (m *Manager) dropDead(ctx context.Context, ids []string, strikes map[string]int) {
+	for id := range strikes {
+		if !slices.Contains(ids, id) {
+			delete(strikes, id)
+		}
+	}
 	for _, id := range ids {
 		rec, err := m.store.Get(id)
 		if err != nil {
@@ -184,6 +194,10 @@ func (m *Manager) dropDead(ctx context.Context, ids []string) {
 		st, err := inspect(ctx, prov, rec, nil)
 		release()
 		if err != nil || st.Status != core.StatusStopped {
+			delete(strikes, id)
+			continue
+		}
+		if strikes[id]++; strikes[id] < 2 {
 			continue
 		}
 		if rel, ok := m.store.claim(id); ok {
