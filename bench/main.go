@@ -53,7 +53,7 @@ type harness struct {
 	rows   []*row
 }
 
-var benchmarks = []string{"up", "rtt", "stream", "download", "concurrent"}
+var benchmarks = []string{"up", "rtt", "stream", "download", "concurrent", "warm"}
 
 func main() {
 	if len(os.Args) > 2 && os.Args[1] == "-child" {
@@ -123,7 +123,7 @@ func newHarness(ctx context.Context, c config) (*harness, error) {
 func (h *harness) run(ctx context.Context) error {
 	steps := map[string]func(context.Context) error{
 		"up": h.benchUp, "rtt": h.benchRTT, "stream": h.benchStream,
-		"download": h.benchDownload, "concurrent": h.benchConcurrent,
+		"download": h.benchDownload, "concurrent": h.benchConcurrent, "warm": h.benchWarm,
 	}
 	start := time.Now()
 	for _, b := range benchmarks {

@@ -73,7 +73,7 @@ func JupyterServerArgs(l JupyterLaunch) []string {
 // environment does not (container providers keep secrets out of the
 // container's inspectable config this way).
 //
-// It enforces Sena's idle rule: with --sena-idle-timeout=SECONDS, the
+// It enforces Sena's lifetime rules: with --sena-idle-timeout=SECONDS, the
 // server stops (SIGTERM to itself: it shuts its kernels down and exits)
 // once no kernel has been busy (or starting, which under load takes
 // seconds; at most 20 s of it counts, as a server that missed the
@@ -82,6 +82,13 @@ func JupyterServerArgs(l JupyterLaunch) []string {
 // connected. jupyter_server's own culler skips
 // connected kernels, and its shutdown timer counts any API request as
 // activity, so an agent holding a connection would keep a GPU forever.
+//
+// It serves POST /api/sena/handover (token required, like every API
+// call), by which a warm sandbox becomes a session's (see HandoverRequest):
+// the session's environment is merged into the server's and into the
+// launch environment of its kernels (a restarted kernel has it, as a
+// session that started cold has), and the idle rule and a deadline are
+// replaced by the session's. Nothing of it is written anywhere.
 //
 // It loads Sena's notebook service (notebookservice.py, carried compressed
 // in the command line itself, so no provider copies a file): the HTTP API
@@ -136,37 +143,88 @@ with open(os.path.join(_d, "kernels", "python3", "kernel.json"), "w") as _f:
     json.dump(_spec, _f)
 os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (_d, os.environ.get("JUPYTER_PATH")) if p)
 from jupyter_server.serverapp import ServerApp, launch_new_instance
-def _sena_idle(app, limit):
-    last, step, starting = time.time(), max(1.0, min(30.0, limit / 5)), {}
+_sena = {"idle": 0.0, "deadline": 0.0, "reset": False, "wake": threading.Event()}
+def _sena_watch(app):
+    last, starting = time.time(), {}
     while True:
-        time.sleep(step)
+        idle, deadline = _sena["idle"], _sena["deadline"]
+        step = max(1.0, min(30.0, idle / 5)) if idle > 0 else 30.0
+        if deadline > 0:
+            step = min(step, max(0.05, deadline - time.time()))
+        _sena["wake"].wait(step)
+        _sena["wake"].clear()
+        now = time.time()
+        if _sena["reset"]:
+            _sena["reset"], last = False, now
         try:
             km = app.kernel_manager
             for kid in list(km.list_kernel_ids()):
                 k = km.get_kernel(kid)
                 state = getattr(k, "execution_state", "idle")
-                since = starting.setdefault(kid, time.time()) if state == "starting" else starting.pop(kid, None)
-                if state == "busy" or (state == "starting" and time.time() - since < 20):
-                    last = time.time()
+                since = starting.setdefault(kid, now) if state == "starting" else starting.pop(kid, None)
+                if state == "busy" or (state == "starting" and now - since < 20):
+                    last = now
                 if getattr(k, "last_activity", None) is not None:
                     last = max(last, k.last_activity.timestamp())
         except Exception:
-            continue
-        if time.time() - last > limit:
-            app.log.info("Sena: no kernel activity for %ds; shutting down", limit)
+            last = now  # no view of the kernels: never idle on a guess
+        why = ""
+        if _sena["deadline"] > 0 and now >= _sena["deadline"]:
+            why = "its lifetime ended"
+        elif _sena["idle"] > 0 and now - last > _sena["idle"]:
+            why = "no kernel activity for %ds" % _sena["idle"]
+        if why:
+            app.log.info("Sena: %s; shutting down", why)
             os.kill(os.getpid(), signal.SIGTERM)
             return
-_limit = 0.0
+def _sena_handler():
+    from jupyter_server.base.handlers import APIHandler
+    from tornado import web
+    class Handover(APIHandler):
+        @web.authenticated
+        def post(self):
+            body = json.loads(self.request.body or b"{}")
+            env = {str(k): str(v) for k, v in (body.get("env") or {}).items()}
+            os.environ.update(env)
+            km = self.settings["kernel_manager"]
+            for kid in list(km.list_kernel_ids()):
+                la = getattr(km.get_kernel(kid), "_launch_args", None)
+                if isinstance(la, dict) and isinstance(la.get("env"), dict):
+                    la["env"].update(env)
+            if "idle_timeout" in body:
+                _sena["idle"] = float(body["idle_timeout"] or 0)
+            if "lifetime" in body:
+                _sena["deadline"] = time.time() + float(body["lifetime"]) if body["lifetime"] else 0.0
+            _sena["reset"] = True
+            _sena["wake"].set()
+            self.finish(json.dumps({"idle_timeout": _sena["idle"], "lifetime": max(0.0, _sena["deadline"] - time.time()) if _sena["deadline"] else 0}))
+    return Handover
 for _a in list(sys.argv[1:]):
     if _a.startswith("--sena-idle-timeout="):
-        _limit = float(_a.split("=", 1)[1])
+        _sena["idle"] = float(_a.split("=", 1)[1])
         sys.argv.remove(_a)
-if _limit > 0:
-    _start = ServerApp.start
-    def _start_watched(self):
-        threading.Thread(target=_sena_idle, args=(self, _limit), daemon=True).start()
-        _start(self)
-    ServerApp.start = _start_watched`
+_start = ServerApp.start
+def _start_watched(self):
+    from jupyter_server.utils import url_path_join
+    self.web_app.add_handlers(".*$", [(url_path_join(self.base_url, "api/sena/handover"), _sena_handler())])
+    threading.Thread(target=_sena_watch, args=(self,), daemon=True).start()
+    _start(self)
+ServerApp.start = _start_watched`
+
+// HandoverPath is where the launcher takes a HandoverRequest, relative to
+// the server's base URL.
+const HandoverPath = "api/sena/handover"
+
+// HandoverRequest is the body of a POST to HandoverPath. Env is merged into
+// the server's environment and its kernels' launch environment (secret
+// values included: it is sent, never stored); IdleTimeout and Lifetime,
+// when set, replace the server's rules (0 turns a rule off), counted from
+// the handover.
+type HandoverRequest struct {
+	Env         map[string]string `json:"env,omitempty"`
+	IdleTimeout *float64          `json:"idle_timeout,omitempty"` // seconds
+	Lifetime    *float64          `json:"lifetime,omitempty"`     // seconds from now
+}
 
 // JupyterServerCommand is the argv after the Python interpreter that every
 // provider runs: the launcher, Sena's idle rule, and JupyterServerArgs.

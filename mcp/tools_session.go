@@ -26,6 +26,8 @@ type SessionInfo struct {
 	Installed    []string             `json:"installed_packages,omitempty" jsonschema:"packages install_packages added while the session ran"`
 	Environment  *session.Environment `json:"environment,omitempty" jsonschema:"what the kernel was checked to run in when the session started: Python, every package's version, model commits, GPUs, limits"`
 	Resumed      *session.Resumed     `json:"resumed,omitempty" jsonschema:"what resume re-ran: ran of cells code cells; failed is the code cell (1-based) that raised, error its exception; the session is up either way"`
+	FromPool     bool                 `json:"from_pool,omitempty" jsonschema:"the session took a warm sandbox that sena warm kept ready (it started in well under a second)"`
+	Pool         string               `json:"pool,omitempty" jsonschema:"the warm pool it came from"`
 }
 
 // SessionIDInput names a session.
@@ -209,6 +211,9 @@ func (s *Server) info(rec *session.Record, cells int) (*SessionInfo, error) {
 		SessionID: rec.ID, Provider: rec.Provider, Mode: rec.Mode, GPU: rec.Config.GPU,
 		NotebookPath: s.m.Store().NotebookPath(rec.ID), Models: rec.Models, Skills: rec.Skills, Cells: cells,
 		Environment: rec.Environment, Resumed: rec.Resumed,
+	}
+	if rec.Warm != nil {
+		info.FromPool, info.Pool = true, rec.Warm.Pool
 	}
 	if rec.Provider != session.ExternalProvider {
 		url, err := s.m.JupyterURL(rec)

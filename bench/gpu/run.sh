@@ -67,6 +67,38 @@ t0=$(date +%s.%N)
 bin/sena --json up --python "$PY" --gpu "$kind" --model bench/llama-1b >"$OUT/up2.json" 2>"$OUT/up2.stderr"
 echo "up2_wall_s $(since "$t0")" | tee -a "$OUT/log.txt"
 
+# Issue 18: warm pools against a cold up, same model, same run, with the
+# GPU free of the sessions above.
+bin/sena down --all >>"$OUT/log.txt" 2>&1
+fwd='import torch; print(model(torch.tensor([[1, 2, 3]], device=model.device)).logits.shape[:2] == (1, 3))'
+pre=(--gpu "$kind" --model bench/llama-1b --preload --dtype bfloat16 --device-map cuda)
+# timed_up NAME FLAGS...: up, then the model answering a forward pass.
+timed_up() {
+	name=$1; shift
+	t0=$(date +%s.%N)
+	bin/sena --json up --python "$PY" "$@" >"$OUT/$name.json" 2>"$OUT/$name.stderr" || { log "$name failed"; tail -20 "$OUT/$name.stderr"; return 1; }
+	echo "${name}_up_s $(since "$t0")" | tee -a "$OUT/log.txt"
+	sid=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["session_id"]); print("from_pool", d["from_pool"], [(p["name"], round(p["seconds"], 3)) for p in d["phases"]], file=sys.stderr)' "$OUT/$name.json" 2>>"$OUT/log.txt")
+	bin/sena exec "$sid" "$fwd" >"$OUT/$name.cell" 2>&1
+	echo "${name}_model_answers_s $(since "$t0") $(cat "$OUT/$name.cell")" | tee -a "$OUT/log.txt"
+	bin/sena down "$sid" >/dev/null 2>&1
+}
+log "cold: sena up --preload, cached model"
+timed_up cold-preload "${pre[@]}"
+log "warm pool with --preload (weights on the GPU)"
+t0=$(date +%s.%N)
+bin/sena --json warm --python "$PY" "${pre[@]}" --timeout 10m >"$OUT/warm-preload.json" 2>"$OUT/warm-preload.stderr" || { log "warm failed"; tail -20 "$OUT/warm-preload.stderr"; }
+echo "warm_fill_s $(since "$t0")" | tee -a "$OUT/log.txt"
+timed_up warm-preload "${pre[@]}"
+bin/sena warm --stop --python "$PY" "${pre[@]}" >>"$OUT/log.txt" 2>&1
+log "warm pool without --preload (imports done), then up --preload"
+t0=$(date +%s.%N)
+bin/sena --json warm --python "$PY" --gpu "$kind" --model bench/llama-1b --timeout 10m >"$OUT/warm-imports.json" 2>"$OUT/warm-imports.stderr" || { log "warm failed"; tail -20 "$OUT/warm-imports.stderr"; }
+echo "warm_imports_fill_s $(since "$t0")" | tee -a "$OUT/log.txt"
+timed_up warm-imports "${pre[@]}"
+bin/sena warm --stop --python "$PY" --gpu "$kind" --model bench/llama-1b >>"$OUT/log.txt" 2>&1
+cp "$SENA_STATE_DIR"/pools/*.log "$OUT/" 2>/dev/null
+
 # One file back (the device returns few): every output with its name.
 for f in "$OUT"/*; do
 	case "$f" in *.ipynb|*/results.txt) continue ;; esac

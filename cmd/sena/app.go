@@ -31,12 +31,12 @@ func newApp() *cli.App {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document on stdout (schemas in docs/schemas/); progress stays on stderr as plain lines"},
 			&cli.BoolFlag{Name: "no-color", Usage: "no colours (also when NO_COLOR is set)"},
 			&cli.BoolFlag{Name: "debug", Usage: "log debugging detail to stderr"},
-			&cli.BoolFlag{Name: "dry-run", Usage: "check the command line and say what would run, without running it (up: print the resolved config)"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "check the command line and say what would run, without running it (up and warm: print the resolved config)"},
 		},
 		Commands: []*cli.Command{
-			quickstartCommand, upCommand, execCommand, lsCommand, urlCommand, connectCommand,
+			quickstartCommand, upCommand, warmCommand, execCommand, lsCommand, urlCommand, connectCommand,
 			notebookCommand, snapshotCommand, snapshotsCommand, downCommand, gcCommand, pullCommand, providersCommand, skillsCommand,
-			mcpCommand, completionCommand, completeCommand,
+			mcpCommand, completionCommand, completeCommand, keeperCommand,
 		},
 		// A list flag's value is one item: pip requirements hold commas.
 		DisableSliceFlagSeparator: true,
@@ -60,6 +60,12 @@ func dryRun(c *cli.Context) error {
 	global := len(lineage) > 1 && lineage[1].Bool("dry-run") // given before the command
 	if !c.Bool("dry-run") && !global || c.Command.Name == completeCommand.Name || !global && ownsFlag(c.Command, "dry-run") {
 		return nil
+	}
+	if c.Command.Name == warmCommand.Name {
+		if err := warmDryRun(c); err != nil {
+			return err
+		}
+		return errDryRun
 	}
 	if c.Command.Name == "up" {
 		cfg, err := upConfig(c)
@@ -120,8 +126,10 @@ type env struct {
 	color    bool
 }
 
-func newEnv(c *cli.Context) (*env, error) {
-	level := slog.LevelWarn
+func newEnv(c *cli.Context) (*env, error) { return newEnvLevel(c, slog.LevelWarn) }
+
+// newEnvLevel is newEnv logging from level up (--debug: everything).
+func newEnvLevel(c *cli.Context, level slog.Level) (*env, error) {
 	if c.Bool("debug") {
 		level = slog.LevelDebug
 	}

@@ -78,6 +78,10 @@ func normalize(app *cli.App, args []string) ([]string, error) {
 			// Completion gets the words being completed as they are.
 			out = append(out, pending...)
 			return append(append(out, a, "--"), args[i+1:]...), nil
+		case len(path) == 0 && a == keeperCommand.Name:
+			// The keeper `sena warm` starts: its arguments are its own.
+			out = append(out, pending...)
+			return append(append(out, a), args[i+1:]...), nil
 		case len(path) == 0:
 			cmd := app.Command(a)
 			if cmd == nil || cmd.Hidden {

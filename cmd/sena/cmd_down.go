@@ -14,7 +14,7 @@ var downCommand = &cli.Command{
 		"sena down --all\n\n" +
 		"SESSION is an id or a unique prefix of one.",
 	Flags: []cli.Flag{
-		&cli.BoolFlag{Name: "all", Usage: "stop every session, and every sandbox of this state dir that no session owns"},
+		&cli.BoolFlag{Name: "all", Usage: "stop every session, every warm pool (its keeper and warm sandboxes), and every sandbox of this state dir that no session owns"},
 	},
 	Action: func(c *cli.Context) error {
 		ids := c.Args().Slice()
@@ -25,9 +25,24 @@ var downCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		out := downOutput{Stopped: []stoppedSession{}, Removed: []removedSandbox{}}
+		out := downOutput{Stopped: []stoppedSession{}, Removed: []removedSandbox{}, Pools: []stoppedPool{}}
 		if c.Bool("all") {
-			// gc first (orphans and abandoned sessions), then every record
+			// Keepers first, so none makes a sandbox while the rest stop.
+			pools, err := e.manager.Pools()
+			if err != nil {
+				return err
+			}
+			for _, p := range pools {
+				ids, err := e.manager.StopPool(c.Context, p.ID)
+				if err != nil {
+					warn(c, []error{err})
+				}
+				out.Pools = append(out.Pools, stoppedPool{PoolID: p.ID, Sandboxes: nonNil(ids)})
+				if !e.json {
+					fmt.Fprintf(c.App.Writer, "stopped warm pool %s and %d warm sandbox(es)\n", p.ID, len(ids))
+				}
+			}
+			// Then gc (orphans and abandoned sessions), then every record
 			// still there: gc may have removed some.
 			removed, errs := e.manager.GC(c.Context, listProviders(c, e))
 			warn(c, errs)
@@ -75,6 +90,13 @@ type downOutput struct {
 	Stopped []stoppedSession `json:"stopped"`
 	// Removed are sandboxes no session owned (with --all).
 	Removed []removedSandbox `json:"removed"`
+	// Pools are the warm pools stopped (with --all), with their sandboxes.
+	Pools []stoppedPool `json:"pools"`
+}
+
+type stoppedPool struct {
+	PoolID    string   `json:"pool_id"`
+	Sandboxes []string `json:"sandboxes"`
 }
 
 type stoppedSession struct {

@@ -18,7 +18,9 @@ var lsCommand = &cli.Command{
 	Usage: "list sessions with their live state, and any sandbox of this state dir that no session owns",
 	UsageText: "sena ls [--wide]\n\n" +
 		"STATUS is running, stopped, starting, abandoned (its up was killed: sena gc removes it),\n" +
-		"unknown (the backend did not answer) or orphan (a sandbox with no session: sena gc).",
+		"unknown (the backend did not answer), orphan (a sandbox with no session: sena gc), or warm:\n" +
+		"a warm pool's sandbox waiting for a session, or the pool itself (its id starts with p) while\n" +
+		"its keeper runs (abandoned once the keeper is gone: sena gc removes the pool).",
 	Flags: []cli.Flag{
 		&cli.BoolFlag{Name: "wide", Aliases: []string{"w"}, Usage: "add each session's Jupyter URL (token included) and notebook"},
 	},
@@ -32,7 +34,14 @@ var lsCommand = &cli.Command{
 		}
 		all, errs := e.manager.List(c.Context, listProviders(c, e))
 		unreachable := warn(c, errs)
-		rows := make([]lsRow, 0, len(all))
+		pools, err := e.manager.Pools()
+		if err != nil {
+			return err
+		}
+		rows := make([]lsRow, 0, len(all)+len(pools))
+		for _, p := range pools {
+			rows = append(rows, poolRow(p))
+		}
 		for _, s := range all {
 			rows = append(rows, e.lsRow(s))
 		}
@@ -78,7 +87,14 @@ func printLs(c *cli.Context, rows []lsRow, wide bool) error {
 		if !r.CreatedAt.IsZero() {
 			age = humanize.Age(time.Since(r.CreatedAt))
 		}
-		line := []string{r.ID, status, r.Provider, gpu, age, strings.Join(r.Models, ",")}
+		models := strings.Join(r.Models, ",")
+		if k := r.Keeper; k != nil {
+			models = fmt.Sprintf("pool: %d/%d warm, keeper pid %d", len(k.Warm), k.Count, k.PID)
+			if len(r.Models) > 0 {
+				models += ", " + strings.Join(r.Models, ",")
+			}
+		}
+		line := []string{r.ID, status, r.Provider, gpu, age, models}
 		if wide {
 			line = append(line, dash(r.JupyterURL), dash(r.NotebookPath))
 		}
@@ -174,6 +190,41 @@ type lsRow struct {
 	Orphan bool `json:"orphan"`
 	// GPUs are the devices the sandbox holds, as its provider reports them.
 	GPUs []string `json:"gpus"`
+	// Pool is the warm pool the sandbox came from (or waits in).
+	Pool string `json:"pool,omitempty"`
+	// Keeper is set on a pool's own row.
+	Keeper *keeperRow `json:"keeper,omitempty"`
+}
+
+// keeperRow is a warm pool as `sena ls --json` shows it.
+type keeperRow struct {
+	PID       int       `json:"pid"`
+	Alive     bool      `json:"alive"`
+	Count     int       `json:"count"`
+	Warm      []string  `json:"warm"`
+	Filling   []string  `json:"filling"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Preload   bool      `json:"preload"`
+	Error     string    `json:"error,omitempty"`
+}
+
+func poolRow(p session.PoolStatus) lsRow {
+	r := lsRow{
+		ID: p.ID, Status: "warm", Provider: p.Config.Provider, GPU: p.Config.GPU, Models: []string{}, GPUs: []string{}, CreatedAt: p.CreatedAt,
+		Keeper: &keeperRow{PID: p.KeeperPID(), Alive: p.KeeperAlive(), Count: p.Count, Warm: nonNil(p.Warm), Filling: nonNil(p.Filling),
+			ExpiresAt: p.ExpiresAt, Preload: p.Preload != "", Error: p.Error},
+	}
+	if !r.Keeper.Alive {
+		r.Status = "abandoned" // its keeper is gone; `sena gc` removes the pool
+	}
+	for _, m := range p.Config.Models {
+		if m.Hidden {
+			r.Models = append(r.Models, "(hidden)")
+		} else {
+			r.Models = append(r.Models, m.Name)
+		}
+	}
+	return r
 }
 
 func (e *env) lsRow(s session.SessionStatus) lsRow {
@@ -200,11 +251,16 @@ func (e *env) lsRow(s session.SessionStatus) lsRow {
 		r.Status = "orphan"
 		return r
 	}
+	if s.Warm != nil {
+		r.Pool = s.Warm.Pool
+	}
 	switch {
 	case s.Abandoned():
 		r.Status = "abandoned" // its up died or failed unconfirmed; `sena gc` removes it
 	case s.State == session.StateStarting && s.Status != core.StatusQueued: // a queued job's up waits for it
 		r.Status = "starting"
+	case s.State == session.StateWarm && s.Status == core.StatusRunning:
+		r.Status = "warm"
 	}
 	r.JupyterURL, _ = e.manager.JupyterURL(s.Record)
 	r.NotebookPath = e.manager.Store().NotebookPath(s.ID)

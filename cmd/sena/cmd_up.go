@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/sena-labs/sena/core"
 	"github.com/sena-labs/sena/core/session"
@@ -54,6 +55,10 @@ type upOutput struct {
 	Environment *session.Environment `json:"environment,omitempty"`
 	// Resumed is what --resume re-ran.
 	Resumed *session.Resumed `json:"resumed,omitempty"`
+	// FromPool: the session took a warm pool's sandbox (Warm says which and
+	// how it was made; Phases are then the handover's).
+	FromPool bool          `json:"from_pool"`
+	Warm     *session.Warm `json:"warm,omitempty"`
 }
 
 func newUpOutput(e *env, rec *session.Record) (upOutput, error) {
@@ -65,7 +70,7 @@ func newUpOutput(e *env, rec *session.Record) (upOutput, error) {
 		SessionID: rec.ID, SandboxID: rec.Handle.ID, Provider: rec.Provider, Mode: rec.Mode,
 		JupyterURL: url, NotebookPath: e.manager.Store().NotebookPath(rec.ID), KernelID: rec.KernelID,
 		GPU: rec.Config.GPU, Models: nonNil(rec.Models), Skills: nonNil(rec.Skills), Phases: nonNil(rec.Phases),
-		Environment: rec.Environment, Resumed: rec.Resumed,
+		Environment: rec.Environment, Resumed: rec.Resumed, FromPool: rec.Warm != nil, Warm: rec.Warm,
 	}, nil
 }
 
@@ -92,6 +97,9 @@ func printUp(c *cli.Context, e *env, rec *session.Record) error {
 func printUpText(c *cli.Context, out upOutput) {
 	w := c.App.Writer
 	fmt.Fprintf(w, "session   %s (%s, %s)\n", out.SessionID, out.Provider, out.Mode)
+	if out.Warm != nil {
+		fmt.Fprintf(w, "warm      from pool %s, ready in %s\n", out.Warm.Pool, time.Duration(lastPhase(out.Phases)*float64(time.Second)).Round(time.Millisecond))
+	}
 	fmt.Fprintf(w, "jupyter   %s\n", out.JupyterURL)
 	fmt.Fprintf(w, "notebook  %s\n", out.NotebookPath)
 	for _, m := range out.Models {
@@ -123,4 +131,12 @@ func gpuSummary(g session.GPUInfo) string {
 		return ""
 	}
 	return fmt.Sprintf(", %d x %s", g.Count, g.Names[0])
+}
+
+// lastPhase is when the last phase ended, in seconds from the start of up.
+func lastPhase(ps []session.Phase) float64 {
+	if len(ps) == 0 {
+		return 0
+	}
+	return ps[len(ps)-1].Seconds
 }

@@ -247,6 +247,10 @@ func TestCommandTable(t *testing.T) {
 		{"up bad gpu", func() row { return row{[]string{"up", "--gpu", "Z80"}, 2, "error", nil} }},
 		{"up unsupported", func() row { return row{[]string{"up", "--python", py, "--gpu", "H100"}, 2, "error", nil} }},
 		{"up usage", func() row { return row{[]string{"up", "extra"}, 2, "error", nil} }},
+		{"warm dry run", func() row {
+			return row{[]string{"warm", "--python", py, "--count", "2", "--dry-run"}, 0, "warm-dry-run", nil}
+		}},
+		{"warm usage", func() row { return row{[]string{"warm", "--python", py, "--env", "A=1"}, 2, "error", nil} }},
 		{"exec no session", func() row { return row{[]string{"exec", "1"}, 1, "error", nil} }},
 		{"up", func() row {
 			return row{[]string{"up", "--python", py, "--model", "sena-test/tiny-llama"}, 0, "up", func(t *testing.T, doc map[string]any, r result) {

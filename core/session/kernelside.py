@@ -917,5 +917,77 @@ def setup(ns, paths, kernel_id, env_dir):
     return {"pid": os.getpid()}
 
 
+def handover(ns, env, files, paths, kernel_id, env_dir):
+    """A warm kernel becomes a session's: the session's environment
+    (secrets included: they are never written), its workspace files under
+    the work dir, and its libraries and skills on sys.path."""
+    import base64, importlib
+    os.environ.update(env)
+    root = work_dir()
+    for rel, data in files.items():
+        p = os.path.normpath(os.path.join(root, rel))
+        if not p.startswith(os.path.join(root, "")):
+            raise ValueError("a workspace file outside the work dir: " + rel)
+        os.makedirs(os.path.dirname(p), mode=0o700, exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(base64.b64decode(data))
+        os.chmod(p, 0o600)
+    # Folders looked up while they did not exist are cached as empty.
+    for p in ["lib"] + list(paths):
+        sys.path_importer_cache.pop(os.path.join(root, p), None)
+    importlib.invalidate_caches()
+    return setup(ns, paths, kernel_id, env_dir)
+
+
+def warmup(ns, modules, model_paths, cuda):
+    """Imports what sessions of a warm pool's config will import (torch,
+    transformers, each model's architecture code), and starts CUDA, without
+    binding a name in the user's namespace. A module the environment lacks
+    is reported, not an error: the kernel is warm all the same."""
+    import importlib, time
+    took = {}
+    for m in modules:
+        t = time.time()
+        try:
+            importlib.import_module(m)
+            took[m] = round(time.time() - t, 3)
+        except Exception as e:  # not installed, or broken: the session finds out as a cold one would
+            took[m] = "%s: %s" % (type(e).__name__, e)
+    torch = sys.modules.get("torch")
+    if cuda and torch is not None and torch.cuda.is_available():
+        t = time.time()
+        torch.cuda.init()
+        torch.empty(1, device="cuda")
+        took["cuda"] = round(time.time() - t, 3)
+    if model_paths and "transformers" in sys.modules:
+        from transformers import AutoConfig
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+        for p in model_paths:
+            t = time.time()
+            try:
+                MODEL_FOR_CAUSAL_LM_MAPPING[type(AutoConfig.from_pretrained(p))]
+                took["model code " + str(model_paths.index(p) + 1)] = round(time.time() - t, 3)
+            except Exception as e:
+                took["model code " + str(model_paths.index(p) + 1)] = type(e).__name__
+    return took
+
+
+def warm_forward(ns, pairs):
+    """One forward pass of each preloaded model, so a session's first call
+    finds the GPU's kernels loaded and its libraries' handles made."""
+    import torch
+    for var, tok in pairs:
+        model, tokenizer = ns.get(var), ns.get(tok)
+        if model is None or tokenizer is None:
+            continue
+        with torch.no_grad():
+            batch = tokenizer("Hello", return_tensors="pt")
+            model(**batch.to(model.device))
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+    return {}
+
+
 OPS = {"list_variables": list_variables, "gpu_status": gpu_status, "describe_model": describe_model,
-       "install_packages": install_packages, "run_install": run_install, "scoped_load": scoped_load, "scoped_call": scoped_call, "snapshot_pack": snapshot_pack, "snapshot_unpack": snapshot_unpack, "remove_file": remove_file, "list_libraries": list_libraries, "faults": faults, "setup": setup}
+       "install_packages": install_packages, "run_install": run_install, "scoped_load": scoped_load, "scoped_call": scoped_call, "snapshot_pack": snapshot_pack, "snapshot_unpack": snapshot_unpack, "remove_file": remove_file, "list_libraries": list_libraries, "faults": faults, "setup": setup,
+       "handover": handover, "warmup": warmup, "warm_forward": warm_forward}

@@ -133,6 +133,9 @@ func (m *Manager) Down(ctx context.Context, id string) error {
 		return err
 	}
 	_ = os.RemoveAll(m.store.SandboxDir(id)) // logs, library copies; the notebook mirror stays
+	if rec.Warm != nil && rec.Warm.TakenAt.IsZero() {
+		_ = os.Remove(m.store.NotebookPath(id)) // a warm sandbox's: no session ever wrote in it
+	}
 	return m.store.Delete(id)
 }
 
@@ -290,9 +293,17 @@ func orphans(name string, found []core.SandboxInfo, known map[string]bool) []Ses
 // GC destroys sandboxes of this state dir that no live session owns: those
 // with no record, and those whose `up` process died before finishing (a
 // sena killed during up). It returns what it removed.
+//
+// Pools whose keeper is gone (killed) are removed too, with the warm
+// sandboxes that no session took.
 func (m *Manager) GC(ctx context.Context, providers []string) ([]SessionStatus, []error) {
-	all, errs := m.List(ctx, providers)
 	var removed []SessionStatus
+	warm, errs := m.gcPools(ctx)
+	for _, r := range warm {
+		removed = append(removed, SessionStatus{Record: r, Status: core.StatusStopped})
+	}
+	all, lerrs := m.List(ctx, providers)
+	errs = append(errs, lerrs...)
 	for _, s := range all {
 		if s.Abandoned() {
 			if err := m.Down(ctx, s.ID); err != nil {

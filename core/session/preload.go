@@ -106,14 +106,10 @@ func hasPreload(models []core.ModelConfig) bool {
 	return false
 }
 
-// preloadModels loads the preloaded models: visibly, as notebook cells, or
-// silently for hidden models so the notebook never names them.
-func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.ModelConfig, loads []modelLoad, mark func(string)) error {
-	if !hasPreload(models) {
-		return nil
-	}
-	// Imported (and CUDA initialised) first and apart, so the phases tell
-	// library and driver start-up from putting the weights on the device.
+// preloadImports imports torch and transformers in the kernel and starts
+// CUDA, apart from the weights, so the phases tell library and driver
+// start-up from putting the weights on the device.
+func (m *Manager) preloadImports(ctx context.Context, s *Session, gpu bool) error {
 	m.progress("importing torch and transformers")
 	res, err := s.kernel().Execute(ctx, "import torch, transformers\nif torch.cuda.is_available(): torch.cuda.init(); torch.empty(1, device='cuda')", &kernel.ExecuteOptions{Silent: true})
 	if err != nil {
@@ -122,7 +118,15 @@ func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.M
 	if res.Status != "ok" {
 		return core.Errorf(core.ErrInvalidConfig, "preloading needs torch and transformers in the sandbox: %s: %s (add --package torch --package transformers)", res.EName, res.EValue)
 	}
-	mark("torch_ready")
+	return nil
+}
+
+// preloadWeights loads the preloaded models (after preloadImports):
+// visibly, as notebook cells, or silently for hidden models so the
+// notebook never names them, and for every model when silent (a warm
+// pool's sandbox: its notebook starts clean for the session that takes it).
+// loads are in the order of models.
+func (m *Manager) preloadWeights(ctx context.Context, s *Session, models []core.ModelConfig, loads []modelLoad, mark func(string), silent bool) error {
 	// transformers imports a model's code lazily on first load, which can
 	// take longer than moving its weights; resolving the class first keeps
 	// that out of the weights phase. Best effort: from_pretrained redoes it.
@@ -141,15 +145,21 @@ func (m *Manager) preloadModels(ctx context.Context, s *Session, models []core.M
 			continue
 		}
 		code := preloadCode(mc, loads[i])
-		if mc.Hidden {
-			m.progress("preloading a hidden model")
+		if mc.Hidden || silent {
+			what := "a hidden model"
+			if !mc.Hidden {
+				what = mc.Name
+			}
+			m.progress("preloading %s", what)
 			res, err := s.kernel().Execute(ctx, code, &kernel.ExecuteOptions{Silent: true})
 			if err != nil {
-				return fmt.Errorf("preload hidden model: %w", err)
+				return fmt.Errorf("preload %s: %w", what, err)
 			}
 			if res.Status != "ok" {
-				// The error would name the model; say only what kind of failure it was.
-				return core.Errorf(core.ErrInvalidConfig, "preloading the hidden model failed with %s", res.EName)
+				if mc.Hidden { // the error would name the model; say only what kind of failure it was
+					return core.Errorf(core.ErrInvalidConfig, "preloading the hidden model failed with %s", res.EName)
+				}
+				return core.Errorf(core.ErrInvalidConfig, "preloading %s raised %s: %s", mc.Name, res.EName, res.EValue)
 			}
 			continue
 		}

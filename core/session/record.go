@@ -44,6 +44,30 @@ type Record struct {
 	Environment *Environment `json:"environment,omitempty"`
 	// Resumed is what --resume re-ran.
 	Resumed *Resumed `json:"resumed,omitempty"`
+	// Warm is set on a sandbox a warm pool made: while State is warm it
+	// waits for a session; once taken, it says where the session came from.
+	Warm *Warm `json:"warm,omitempty"`
+}
+
+// Warm is what a warm pool's sandbox carries (see Pool).
+type Warm struct {
+	// Pool is the id of the pool that made it.
+	Pool string `json:"pool"`
+	// Env and Preload are the match keys (PoolKeys) of the config it was
+	// made for; Preload is "" when no weights were loaded in advance.
+	Env     string `json:"env"`
+	Preload string `json:"preload,omitempty"`
+	// WarmedAt is when it became ready to hand over.
+	WarmedAt time.Time `json:"warmed_at,omitzero"`
+	// ExpiresAt is when its provider stops it: the pool's lifetime, which a
+	// session taken from it keeps unless its own timeout is shorter.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// SecretStore: the provider has named secrets of its own (see Capabilities).
+	SecretStore bool `json:"secret_store,omitempty"`
+	// FillPhases are how it was warmed, as Phases are for a cold up.
+	FillPhases []Phase `json:"fill_phases,omitempty"`
+	// TakenAt is when a session took it; zero while it waits.
+	TakenAt time.Time `json:"taken_at,omitzero"`
 }
 
 // RecordVersion is the format of the records this sena writes. 1 (or no
@@ -64,6 +88,8 @@ const (
 	// sandbox; `sena gc` finishes the job.
 	StateAbandoned = "abandoned"
 	StateReady     = "ready"
+	// StateWarm: a warm pool's sandbox, ready for a session to take it.
+	StateWarm = "warm"
 )
 
 // Model is a model made available in the session. A hidden model has no

@@ -28,6 +28,7 @@ import (
 //	sessions/ID.lock    serialises executions on one session across processes
 //	notebooks/ID.ipynb  the host mirror of the session's notebook (kept after down)
 //	sandboxes/ID/       work directory for sandboxes that run on the host
+//	pools/ID.json       one record per warm pool (Pool), with its keeper's log ID.log
 type Store struct {
 	Dir string
 }
@@ -53,7 +54,7 @@ func OpenStore(dir string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, sub := range []string{"sessions", "notebooks", "sandboxes"} {
+	for _, sub := range []string{"sessions", "notebooks", "sandboxes", "pools"} {
 		if err := os.MkdirAll(filepath.Join(abs, sub), 0o700); err != nil {
 			return nil, fmt.Errorf("state dir %s: %w", abs, err)
 		}
@@ -154,6 +155,7 @@ func (s *Store) Delete(id string) error {
 		err = nil
 	}
 	_ = os.Remove(filepath.Join(s.Dir, "sessions", id+".lock"))
+	_ = os.Remove(filepath.Join(s.Dir, "sessions", id+".claim"))
 	_ = os.Remove(s.kernelPath(id))
 	return err
 }

@@ -20,16 +20,32 @@ import (
 // refused before anything is created. On any failure, and when ctx is
 // cancelled (Ctrl-C), everything it created is destroyed and the record
 // removed.
+//
+// A warm sandbox whose pool matches cfg (PoolKeys) is taken instead of
+// making one: what is per session is applied to it (handover.go), and a
+// handover that fails leaves nothing behind and falls back to the cold path.
 func (m *Manager) Up(ctx context.Context, cfg *core.SandboxConfig) (*Record, error) {
-	u := &upRun{m: m, cfg: cfg, start: time.Now()}
+	start := time.Now()
+	rec, err := m.upFromPool(ctx, cfg, start)
+	if rec != nil || err != nil {
+		return rec, err
+	}
+	u := &upRun{m: m, cfg: cfg, start: start}
+	return u.run(ctx)
+}
+
+// run brings the sandbox up, step by step, for a session or (with pool
+// set) as a warm pool's sandbox.
+func (u *upRun) run(ctx context.Context) (*Record, error) {
+	m := u.m
 	defer u.release()
 	steps := []struct {
 		name string
 		run  func(context.Context) error
 	}{
 		{"plan", u.checkPlan},
-		{"fetch models", u.fetchModels},
 		{"record", u.record},
+		{"fetch models", u.fetchModels},
 		{"create sandbox", u.create},
 		{"wait for jupyter", u.waitJupyter},
 		{"start kernel", u.startKernel},
@@ -74,10 +90,26 @@ type upRun struct {
 	source     *notebook.Notebook
 	sourcePath string
 	snap       *fromSnapshot
+
+	// pool, when set, is the warm pool this sandbox is made for.
+	pool *Pool
+	// fetch is the models' download while it runs beside the sandbox's
+	// start (nil when it ran before, or there is none).
+	fetch *modelFetch
 }
 
 func (u *upRun) mark(phase string) {
-	u.rec.Phases = append(u.rec.Phases, Phase{Name: phase, Seconds: time.Since(u.start).Seconds()})
+	u.markAt(phase, time.Since(u.start).Seconds())
+}
+
+// markAt records a phase that ended at seconds, in order among the others
+// (a download that ran beside other steps ends between them).
+func (u *upRun) markAt(phase string, seconds float64) {
+	i := len(u.rec.Phases)
+	for i > 0 && u.rec.Phases[i-1].Seconds > seconds {
+		i--
+	}
+	u.rec.Phases = slices.Insert(u.rec.Phases, i, Phase{Name: phase, Seconds: seconds})
 }
 
 // plan opens the provider and checks the config against what it declares.
@@ -133,11 +165,25 @@ func (u *upRun) checkPlan(ctx context.Context) error {
 		Scoped: scoped,
 	}
 	u.rec.Notebook = u.rec.ID + ".ipynb"
+	if p := u.pool; p != nil {
+		u.rec.Warm = &Warm{Pool: p.ID, Env: p.Env, Preload: p.Preload, ExpiresAt: p.ExpiresAt, SecretStore: u.info.Capabilities.SecretStore}
+	}
 	u.token, err = u.m.store.Token(u.rec.ID)
 	return err
 }
 
+// fetchModels makes the models reachable in the sandbox. Where the
+// sandbox reads the host's cache in place (the local provider), nothing of
+// the sandbox but the models' variables depends on the download, so it runs
+// beside the sandbox's start, and prepareKernel joins it: the kernel starts
+// and imports torch and transformers meanwhile. Elsewhere the mounts must
+// be known first, and it runs before the sandbox is made.
 func (u *upRun) fetchModels(ctx context.Context) error {
+	caps := u.info.Capabilities
+	if len(u.cfg.Models) > 0 && caps.SharesHostFS && !caps.Honours(core.FieldModels) && u.m.models != nil {
+		u.fetch = u.m.startFetch(ctx, u.cfg, u.info, u.start)
+		return nil
+	}
 	models, paths, loads, err := u.m.prepareModels(ctx, u.cfg, u.info, &u.plan.Spec)
 	if err != nil {
 		return err
@@ -162,10 +208,16 @@ func (u *upRun) record(context.Context) error {
 }
 
 func (u *upRun) create(ctx context.Context) error {
-	u.m.progress("creating %s sandbox %s", u.cfg.Provider, u.rec.ID)
+	labels := u.m.labels(u.rec.ID)
+	if u.pool != nil {
+		u.m.progress("creating warm %s sandbox %s for pool %s", u.cfg.Provider, u.rec.ID, u.pool.ID)
+		labels = u.m.poolLabels(u.rec.ID, u.pool.ID)
+	} else {
+		u.m.progress("creating %s sandbox %s", u.cfg.Provider, u.rec.ID)
+	}
 	resp, err := u.prov.Create(ctx, &core.CreateRequest{
 		SessionID:    u.rec.ID,
-		Labels:       u.m.labels(u.rec.ID),
+		Labels:       labels,
 		Spec:         u.plan.Spec,
 		JupyterToken: u.token,
 		WorkDir:      u.m.store.SandboxDir(u.rec.ID),
@@ -215,7 +267,11 @@ func (u *upRun) startKernel(ctx context.Context) error {
 
 // prepareKernel puts the workspace on sys.path, preloads models and runs
 // the init code, which is recorded as a cell so the experiment shows it.
-// Init and preload code is Python even in CLI sessions.
+// Init and preload code is Python even in CLI sessions. torch and
+// transformers are imported while the models download (fetchModels), and
+// each model's code before its weights are read. A warm pool's sandbox
+// instead imports what its sessions will (warmUp), records nothing, and
+// runs no init code (that is per session).
 func (u *upRun) prepareKernel(ctx context.Context) error {
 	if u.snap != nil {
 		u.m.progress("unpacking snapshot %s", u.snap.meta.Name)
@@ -232,9 +288,34 @@ func (u *upRun) prepareKernel(ctx context.Context) error {
 	pyRec := *u.rec
 	pyRec.Mode = core.ModeNotebook
 	py := &Session{Record: &pyRec, store: u.session.store, srv: u.session.srv, k: u.session.kernel()}
-	if err := u.m.preloadModels(ctx, py, u.cfg.Models, u.loads, u.mark); err != nil {
+	preload := hasPreload(u.cfg.Models)
+	if preload {
+		if err := u.m.preloadImports(ctx, py, u.gpu()); err != nil {
+			return err
+		}
+		u.mark("torch_ready")
+	}
+	if err := u.joinFetch(ctx); err != nil {
 		return err
 	}
+	if u.pool != nil {
+		for _, l := range u.loads {
+			if l.adapter != nil {
+				return core.Errorf(core.ErrUnsupported, "a warm pool does not hold PEFT adapters yet: start the session with `sena up`, without a pool")
+			}
+		}
+		return u.warmUp(ctx, py)
+	}
+	if preload {
+		if err := u.m.preloadWeights(ctx, py, u.cfg.Models, u.loads, u.mark, false); err != nil {
+			return err
+		}
+	}
+	return u.runInit(ctx, py)
+}
+
+// runInit runs the workspace's init code as the notebook's next cell.
+func (u *upRun) runInit(ctx context.Context, py *Session) error {
 	if strings.TrimSpace(u.plan.InitCode) == "" {
 		return nil
 	}
@@ -247,6 +328,11 @@ func (u *upRun) prepareKernel(ctx context.Context) error {
 		return core.Errorf(core.ErrInvalidConfig, "init code raised %s: %s (the notebook %s shows the traceback)", ex.Result.EName, ex.Result.EValue, u.m.store.NotebookPath(u.rec.ID))
 	}
 	return nil
+}
+
+func (u *upRun) gpu() bool {
+	g, _ := core.ParseGPU(u.cfg.GPU)
+	return g.Kind != ""
 }
 
 // verifyEnvironment checks inside the kernel that the environment is what
@@ -299,10 +385,18 @@ func (u *upRun) resume(ctx context.Context) error {
 func (u *upRun) ready(context.Context) error {
 	u.rec.State, u.rec.UpOwner = StateReady, ""
 	u.mark("ready")
+	if u.pool != nil {
+		u.rec.State = StateWarm
+		u.rec.Warm.WarmedAt = time.Now().UTC()
+	}
 	return u.m.store.Put(u.rec)
 }
 
 func (u *upRun) release() {
+	if u.fetch != nil {
+		u.fetch.cancel()
+		<-u.fetch.done
+	}
 	if u.session != nil {
 		u.session.Close()
 	}

@@ -192,7 +192,7 @@ func TestNewContainerSpec(t *testing.T) {
 		JupyterToken: "secret-token",
 		Spec: core.SandboxSpec{
 			GPU:         core.GPU{Kind: "A100", Count: 2},
-			Env:         map[string]string{"HF_TOKEN": "hf", "A": "1"},
+			Env:         map[string]string{"HF_TOKEN": "hf-secret-value", "A": "1"},
 			SecretNames: []string{"HF_TOKEN"},
 			Mounts:      []core.Mount{{Source: "/models", Target: "/models", ReadOnly: true}, {Source: "/data", Target: "mounts/data"}},
 			CPUs:        1.5,
@@ -217,7 +217,7 @@ func TestNewContainerSpec(t *testing.T) {
 	}
 	// The token and secrets are in files, not in the inspectable config.
 	inspectable := cmd + fmt.Sprint(cs.config.Labels) + strings.Join(cs.config.Env, " ")
-	if strings.Contains(inspectable, "secret-token") || strings.Contains(inspectable, "hf") {
+	if strings.Contains(inspectable, "secret-token") || strings.Contains(inspectable, "hf-secret-value") {
 		t.Errorf("the token or a secret is in the command line, labels or env: %s", inspectable)
 	}
 	if want := []string{"JUPYTER_TOKEN_FILE=/run/sena/jupyter-token", "SENA_KERNEL_ENV_FILE=/run/sena/kernel-env.json", "NVIDIA_VISIBLE_DEVICES=void", "A=1"}; !slices.Equal(cs.config.Env, want) {
@@ -227,7 +227,7 @@ func TestNewContainerSpec(t *testing.T) {
 		t.Errorf("token file = %q", tok.data)
 	}
 	var kenv map[string]string
-	if err := json.Unmarshal(cs.files["run/sena/kernel-env.json"].data, &kenv); err != nil || kenv["HF_TOKEN"] != "hf" || len(kenv) != 1 {
+	if err := json.Unmarshal(cs.files["run/sena/kernel-env.json"].data, &kenv); err != nil || kenv["HF_TOKEN"] != "hf-secret-value" || len(kenv) != 1 {
 		t.Errorf("the kernels' env file = %v (%v), want only the secret HF_TOKEN", kenv, err)
 	}
 	if l := cs.config.Labels; l[core.LabelManaged] != "true" || l[core.LabelSession] != "s1" || l[core.LabelStateDir] != "abc" || l[labelTimeout] != "1m30s" {

@@ -167,6 +167,8 @@ func bootstrapRun(t *testing.T, files map[string][]byte, models []modelCheck, de
 	writeStub(t, stubs, "jupyter_server/__init__.py", "")
 	writeStub(t, stubs, "jupyter_server/serverapp.py", `import json, os, sys
 class ServerApp:
+    def init_webapp(self):
+        pass
     def start(self):
         pass
 def launch_new_instance():
