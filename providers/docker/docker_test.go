@@ -334,7 +334,7 @@ func TestJupyterExitRemovesContainerAndShowsLog(t *testing.T) {
 	// The server starts in /workspace, so this package shadows the real one.
 	req.Spec.Files = map[string][]byte{
 		"jupyter_server/__init__.py":  nil,
-		"jupyter_server/serverapp.py": []byte("import sys\nclass ServerApp: pass\ndef launch_new_instance():\n    print('sena-test: broken server', flush=True)\n    sys.exit(3)\n"),
+		"jupyter_server/serverapp.py": []byte("import sys\nclass ServerApp:\n    def init_webapp(self): pass\n    def start(self): pass\ndef launch_new_instance():\n    print('sena-test: broken server', flush=True)\n    sys.exit(3)\n"),
 	}
 	destroyOnCleanup(t, p, req.SessionID) // only if the test fails
 	_, err := p.Create(t.Context(), req)
