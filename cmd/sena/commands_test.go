@@ -312,6 +312,16 @@ func TestCommandTable(t *testing.T) {
 		}},
 		{"notebook unknown", func() row { return row{[]string{"notebook", "nosuch"}, 1, "error", nil} }},
 		{"notebook usage", func() row { return row{[]string{"notebook", "a", "b"}, 2, "error", nil} }},
+		{"snapshot", func() row { return row{[]string{"snapshot", id1(), "--name", "table-snap"}, 0, "snapshot", nil} }},
+		{"snapshot usage", func() row { return row{[]string{"snapshot", "a", "b"}, 2, "error", nil} }},
+		{"snapshots", func() row {
+			return row{[]string{"snapshots"}, 0, "snapshots", func(t *testing.T, doc map[string]any, _ result) {
+				if !strings.Contains(toJSON(doc), `"table-snap"`) {
+					t.Errorf("snapshots does not list table-snap: %v", doc)
+				}
+			}}
+		}},
+		{"snapshots usage", func() row { return row{[]string{"snapshots", "x"}, 2, "error", nil} }},
 		{"ls", func() row {
 			return row{[]string{"ls"}, 0, "ls", func(t *testing.T, doc map[string]any, _ result) {
 				s := doc[""].([]any)[0].(map[string]any)
@@ -387,7 +397,7 @@ func TestCommandTable(t *testing.T) {
 // changesState: rows that start or stop sessions run once.
 func changesState(args []string) bool {
 	switch args[0] {
-	case "up", "quickstart", "down":
+	case "up", "quickstart", "down", "snapshot":
 		return true
 	case "exec":
 		return len(args) > 2 && args[2] == "x = 41"

@@ -24,7 +24,7 @@ TOOLS = ["start_session", "attach_to_session", "list_sessions", "shutdown_sessio
          "execute_code", "edit_cell", "insert_cell", "delete_cell", "move_cell", "run_cell", "add_markdown",
          "get_notebook_outputs", "read_output", "interrupt_kernel", "restart_kernel",
          "list_variables", "gpu_status", "describe_model", "install_packages",
-         "list_files", "read_file", "write_file"]
+         "list_files", "read_file", "write_file", "list_libraries"]
 
 
 def field(obj, snake, camel):

@@ -34,7 +34,7 @@ await client.connect(transport);
 const call = (name, args) => client.callTool({ name, arguments: args }, undefined, { timeout: 300_000 });
 
 const { tools } = await client.listTools();
-check(tools.length === 23, `${tools.length} tools listed`);
+check(tools.length === 24, `${tools.length} tools listed`);
 
 let res = await call("start_session", {});
 check(!res.isError, "start_session", res);
