@@ -79,7 +79,9 @@ func JupyterServerArgs(l JupyterLaunch) []string {
 // seconds; at most 20 s of it counts, as a server that missed the
 // kernel's first status would see it starting forever) or produced output
 // for that long, whether or not clients are
-// connected. jupyter_server's own culler skips
+// connected. A server that has had no kernel yet waits at least 60 s for
+// its first (the caller starts one once the server answers, which under
+// load takes seconds). jupyter_server's own culler skips
 // connected kernels, and its shutdown timer counts any API request as
 // activity, so an agent holding a connection would keep a GPU forever.
 //
@@ -145,7 +147,7 @@ os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (_d, os.environ.get("JUP
 from jupyter_server.serverapp import ServerApp, launch_new_instance
 _sena = {"idle": 0.0, "deadline": 0.0, "reset": False, "wake": threading.Event()}
 def _sena_watch(app):
-    last, starting = time.time(), {}
+    last, starting, kernels = time.time(), {}, False
     while True:
         idle, deadline = _sena["idle"], _sena["deadline"]
         step = max(1.0, min(30.0, idle / 5)) if idle > 0 else 30.0
@@ -159,6 +161,7 @@ def _sena_watch(app):
         try:
             km = app.kernel_manager
             for kid in list(km.list_kernel_ids()):
+                kernels = True
                 k = km.get_kernel(kid)
                 state = getattr(k, "execution_state", "idle")
                 since = starting.setdefault(kid, now) if state == "starting" else starting.pop(kid, None)
@@ -171,8 +174,8 @@ def _sena_watch(app):
         why = ""
         if _sena["deadline"] > 0 and now >= _sena["deadline"]:
             why = "its lifetime ended"
-        elif _sena["idle"] > 0 and now - last > _sena["idle"]:
-            why = "no kernel activity for %ds" % _sena["idle"]
+        elif _sena["idle"] > 0 and now - last > (_sena["idle"] if kernels else max(_sena["idle"], 60)):
+            why = "no kernel activity for %ds" % (now - last)
         if why:
             app.log.info("Sena: %s; shutting down", why)
             os.kill(os.getpid(), signal.SIGTERM)
